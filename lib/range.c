@@ -257,7 +257,7 @@ _public_ int ph_badblocks_parse(FILE *f, bool bytes, struct ph_ranges *out,
 	int len;
 
 	while ((len = read_line(f, buf, sizeof(buf))) != -1) {
-		char *fields[3] = { 0 }, *save = NULL, *tok;
+		char *fields[2] = { 0 }, *save = NULL, *tok;
 		uint64_t start, count;
 		struct ph_range rng;
 		size_t nf = 0;

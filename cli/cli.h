@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Shared by the pmemheal verbs: exit statuses, error printing, the context. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "ctx.h"
+
+/*
+ * Exit statuses.  Documented in pmemheal(1): keep both in step.
+ */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,        /* unexpected failure (I/O error, out of memory) */
+	EXIT_USAGE = 2,       /* bad option, malformed range or range list */
+	EXIT_NO_DEVICE = 3,   /* DEVICE does not exist */
+	EXIT_NOT_BLOCK = 4,   /* DEVICE is not a block device */
+	EXIT_RANGE = 5,       /* a range extends past the end of DEVICE */
+	EXIT_UNMOUNTED = 6,   /* nothing is mounted on DEVICE (owners printed as "unmounted") */
+	EXIT_UNSUPPORTED = 7, /* a filesystem other than XFS or ext4 is mounted */
+	EXIT_ACCESS = 8,      /* permission denied */
+};
+
+extern const char *program_name;
+
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A library context whose log messages go to stderr. */
+int cli_ctx_new(struct ph_ctx **ret);
+extern bool arg_debug;
+
+int verb_map(int argc, char *argv[]);

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pmemheal: the command line.  This file parses global options and hands
+ * the rest to a verb; each verb lives in its own file and does its work
+ * through libpmemheal.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+const char *program_name = "pmemheal";
+bool arg_debug;
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: notice: ", program_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void log_stderr(struct ph_ctx *ctx, int priority, const char *file, int line, const char *fn,
+		       const char *format, va_list args)
+{
+	if (arg_debug)
+		fprintf(stderr, "%s: %s:%d %s: ", program_name, file, line, fn);
+	else
+		fprintf(stderr, "%s: %s", program_name, priority <= LOG_WARNING ? "" : "notice: ");
+	vfprintf(stderr, format, args);
+	fputc('\n', stderr);
+}
+
+int cli_ctx_new(struct ph_ctx **ret)
+{
+	struct ph_ctx *ctx;
+	int r;
+
+	r = ph_ctx_new(&ctx);
+	if (r < 0)
+		return r;
+	ph_ctx_set_log_fn(ctx, log_stderr, NULL);
+	ph_ctx_set_log_priority(ctx, arg_debug ? LOG_DEBUG : LOG_NOTICE);
+	*ret = ctx;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char *argv[]);
+	const char *help;
+} verbs[] = {
+	{ "map", verb_map, "name the owners of device ranges" },
+};
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [--debug] VERB [ARGS...]\n"
+		"       %s --help | --version\n\n"
+		"Recover persistent-memory poison.\n\nVerbs:\n",
+		program_name, program_name);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+	fprintf(f, "\nSee pmemheal(1) for details and exit statuses.\n");
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "debug", no_argument, NULL, 'd' },
+		{},
+	};
+	int c;
+
+	/* '+': stop at the verb; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+hV", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			return EXIT_OK;
+		case 'd':
+			arg_debug = true;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		help(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[optind], verbs[i].name) == 0) {
+			optind++;
+			return verbs[i].fn(argc - optind + 1, argv + optind - 1);
+		}
+	cli_error("unknown verb '%s'; see '%s --help'", argv[optind], program_name);
+	return EXIT_USAGE;
+}

@@ -84,10 +84,10 @@ static void print_owner(const struct ph_owner *o)
 	snprintf(where, sizeof(where), "%" PRIu64 "+%" PRIu64, o->sector, o->count);
 	switch (o->type) {
 	case PH_OWNER_FILE:
-		printf("    %-16s %-9s %s", where, o->directory ? "directory" : "file",
+		printf("    %-16s %-9s %s", where, o->directory ? "directory" : o->symlink ? "symlink" : "file",
 		       o->n_paths ? o->paths[0] : "(no path found)");
-		printf("  %s%" PRIu64 "+%" PRIu64 " bytes, inode %" PRIu64 "%s%s\n",
-		       o->attr_fork ? "xattr fork " : "offset ", o->offset, o->length, o->inode,
+		printf("  %s%" PRIu64 ", %" PRIu64 " bytes, inode %" PRIu64 "%s%s\n",
+		       o->attr_fork ? "xattr offset " : "offset ", o->offset, o->length, o->inode,
 		       o->shared ? ", shared" : "", o->unwritten ? ", unwritten" : "");
 		for (size_t k = 1; k < o->n_paths; k++)
 			printf("    %-16s %-9s %s\n", "", "", o->paths[k]);
@@ -99,7 +99,7 @@ static void print_owner(const struct ph_owner *o)
 		printf("\n");
 		break;
 	case PH_OWNER_FREE:
-		printf("    %-16s %-9s\n", where, "free");
+		printf("    %-16s %s\n", where, "free");
 		break;
 	case PH_OWNER_UNMOUNTED:
 		printf("    %-16s %-9s %s is not mounted\n", where, "unmounted",

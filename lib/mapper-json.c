@@ -55,7 +55,7 @@ _public_ int ph_owner_to_json(const struct ph_owner *o, struct json_object **ret
 		J_ADD(j, "shared", json_object_new_boolean(o->shared));
 		J_ADD(j, "unwritten", json_object_new_boolean(o->unwritten));
 		J_ADD(j, "fork", jstr(o->attr_fork ? "attr" : "data"));
-		J_ADD(j, "kind", jstr(o->directory ? "directory" : "file"));
+		J_ADD(j, "kind", jstr(o->directory ? "directory" : o->symlink ? "symlink" : "file"));
 		break;
 	case PH_OWNER_METADATA:
 		J_ADD(j, "what", jstr(o->what));

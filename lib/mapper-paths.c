@@ -114,7 +114,7 @@ struct pptr {
 };
 
 static int inode_gen(int root_fd, uint64_t ino, uint32_t *ret_gen, uint32_t *ret_nlink,
-		     bool *ret_dir)
+		     uint32_t *ret_mode)
 {
 	struct {
 		struct xfs_bulk_ireq hdr;
@@ -127,7 +127,7 @@ static int inode_gen(int root_fd, uint64_t ino, uint32_t *ret_gen, uint32_t *ret
 		return -ENOENT;
 	*ret_gen = req.bs[0].bs_gen;
 	*ret_nlink = req.bs[0].bs_nlink;
-	*ret_dir = S_ISDIR(req.bs[0].bs_mode);
+	*ret_mode = req.bs[0].bs_mode;
 	return 0;
 }
 
@@ -283,8 +283,7 @@ static int resolve_parent_pointers(struct ph_ctx *ctx, int root_fd, const char *
 		return negative_errno();
 
 	for (size_t i = 0; i < n; i++) {
-		uint32_t gen, nlink;
-		bool dir;
+		uint32_t gen, nlink, mode;
 
 		if (inos[i] == pp.root_ino) {
 			res[i].is_dir = true;
@@ -294,7 +293,7 @@ static int resolve_parent_pointers(struct ph_ctx *ctx, int root_fd, const char *
 				break;
 			continue;
 		}
-		r = inode_gen(root_fd, inos[i], &gen, &nlink, &dir);
+		r = inode_gen(root_fd, inos[i], &gen, &nlink, &mode);
 		if (r == -ENOENT) {
 			r = 0;
 			continue; /* freed since it was mapped */
@@ -302,7 +301,8 @@ static int resolve_parent_pointers(struct ph_ctx *ctx, int root_fd, const char *
 		if (r < 0)
 			break;
 		res[i].nlink = nlink;
-		res[i].is_dir = dir;
+		res[i].is_dir = S_ISDIR(mode);
+		res[i].is_symlink = S_ISLNK(mode);
 		r = each_parent(&pp, inos[i], gen, file_parent, &res[i]);
 		if (r == -ESTALE || r == -ENOENT)
 			r = 0;
@@ -369,6 +369,7 @@ static int walk_entry(void *state, int dirfd, const char *dir_relpath, const cha
 
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == ino) {
 			res->is_dir = S_ISDIR(st.st_mode);
+			res->is_symlink = S_ISLNK(st.st_mode);
 			res->nlink = res->is_dir ? 1 : (uint32_t)st.st_nlink;
 		}
 	}

@@ -17,6 +17,7 @@ struct ph_inode_paths {
 	size_t n_paths;
 	uint32_t nlink; /* 0 when unknown */
 	bool is_dir;
+	bool is_symlink;
 };
 
 enum ph_paths_method {

@@ -543,6 +543,99 @@ static int classify_gap(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, u
 	return 0;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Sharing, exactly: a sector is shared when more than one file record (two
+ * files, or two offsets of one file) owns it.  GETFSMAP returns every owner
+ * of the sectors asked about, but its FMR_OF_SHARED flag covers a whole
+ * rmap record when any block of it is shared, so file records are split at
+ * every other record's edges and flagged by count.  keep_flag: also keep a
+ * record's own flag (FIEMAP's is exact, and may know of a sharer the walk
+ * could not read).
+ */
+static int split_shared(struct recs *out, size_t first, bool keep_flag)
+{
+	_cleanup_free_ uint64_t *edges = NULL;
+	struct recs split = { 0 };
+	size_t ne = 0, nfile = 0;
+	int r = 0;
+
+	for (size_t i = first; i < out->n; i++)
+		nfile += out->v[i].type == PH_OWNER_FILE;
+	if (nfile == 0)
+		return 0;
+	edges = malloc(2 * nfile * sizeof(*edges));
+	if (!edges)
+		return -ENOMEM;
+	for (size_t i = first; i < out->n; i++)
+		if (out->v[i].type == PH_OWNER_FILE) {
+			edges[ne++] = out->v[i].start;
+			edges[ne++] = out->v[i].start + out->v[i].count;
+		}
+	qsort(edges, ne, sizeof(*edges), u64_cmp);
+
+	for (size_t i = first; i < out->n && r == 0; i++) {
+		struct rec *x = &out->v[i];
+		uint64_t pos = x->start, end = x->start + x->count;
+
+		if (x->type != PH_OWNER_FILE)
+			continue;
+		while (pos < end && r == 0) {
+			/* next edge after pos bounds this piece */
+			size_t lo = 0, hi = ne;
+			uint64_t piece_end, cover = 0;
+			struct rec piece;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (edges[mid] <= pos)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			piece_end = lo < ne ? MIN(edges[lo], end) : end;
+			for (size_t k = first; k < out->n; k++) {
+				const struct rec *y = &out->v[k];
+
+				if (y->type == PH_OWNER_FILE && y->start <= pos && y->start + y->count > pos)
+					cover++;
+			}
+			piece = *x;
+			piece.reason = NULL;
+			piece.start = pos;
+			piece.count = piece_end - pos;
+			piece.offset = x->offset + (pos - x->start);
+			piece.shared = cover > 1 || (keep_flag && x->shared);
+			r = recs_push(&split, &piece);
+			pos = piece_end;
+		}
+	}
+	if (r < 0) {
+		recs_done(&split);
+		return r;
+	}
+	/* Replace the file records with their pieces. */
+	{
+		size_t o = first;
+
+		for (size_t i = first; i < out->n; i++)
+			if (out->v[i].type != PH_OWNER_FILE)
+				out->v[o++] = out->v[i];
+		out->n = o;
+		for (size_t i = 0; i < split.n && r == 0; i++)
+			r = recs_push(out, &split.v[i]);
+		free(split.v);
+	}
+	return r;
+}
+
 static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint64_t n,
 		    struct recs *out)
 {
@@ -598,6 +691,9 @@ static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint6
 				goto out;
 		}
 	}
+	r = split_shared(out, first, fs->method == PH_MAP_FIEMAP);
+	if (r < 0)
+		goto out;
 	ph_ranges_normalize(&gaps);
 	for (size_t i = 0; i < gaps.n; i++) {
 		r = classify_gap(m, fs, gaps.v[i].start, gaps.v[i].count, out);
@@ -771,6 +867,7 @@ static int attach_paths(struct ph_mapper *m, struct ph_map_fs *fs, struct ph_map
 				continue;
 			p = &paths[hit - inos];
 			o->directory = o->directory || p->is_dir;
+			o->symlink = p->is_symlink;
 			if (p->n_paths == 0)
 				continue;
 			o->paths = calloc(p->n_paths, sizeof(char *));

@@ -45,7 +45,7 @@ struct ph_owner {
 	uint64_t inode;
 	uint64_t offset;              /* bytes into the file (or its xattr fork) */
 	uint64_t length;              /* bytes */
-	bool shared, unwritten, attr_fork, directory;
+	bool shared, unwritten, attr_fork, directory, symlink;
 	char **paths;                 /* absolute; empty when none was found */
 	size_t n_paths;
 	/* PH_OWNER_METADATA: a short kind ("inodes", "log", ...); the inode

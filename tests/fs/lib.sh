@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by tests/fs: loop-mounted scratch filesystems that are always
+# cleaned up, and a skip that says why.  Source it; it sets -euo pipefail.
+set -euo pipefail
+
+: "${PMEMHEAL:?PMEMHEAL must point at the pmemheal binary (make check-fs sets it)}"
+: "${top_srcdir:?top_srcdir must be set (make check-fs sets it)}"
+FSDIR="$top_srcdir/tests/fs"
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root for loop devices and mounts"
+}
+
+need_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "needs $c"
+	done
+}
+
+WORK=$(mktemp -d /tmp/pmemheal-fs.XXXXXX)
+chmod 755 "$WORK" # tests run pmemheal as an unprivileged user too
+MOUNTS=()
+LOOPS=()
+
+cleanup() {
+	local i
+	set +e
+	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+		umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}"
+	done
+	for i in "${LOOPS[@]}"; do
+		losetup -d "$i"
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# new_loop NAME SIZE: a loop device over a sparse file; sets DEV.
+new_loop() {
+	local img="$WORK/$1.img"
+	truncate -s "$2" "$img"
+	DEV=$(losetup -f --show "$img" 2>"$WORK/losetup.err") ||
+		skip "cannot attach a loop device: $(cat "$WORK/losetup.err")"
+	LOOPS+=("$DEV")
+}
+
+# mkfs_mount NAME SIZE TYPE [MKFS OPTIONS...]: a mounted scratch filesystem;
+# sets DEV and MNT.
+mkfs_mount() {
+	local name=$1 size=$2 type=$3
+	shift 3
+	new_loop "$name" "$size"
+	case $type in
+	xfs) mkfs.xfs -q -f "$@" "$DEV" ;;
+	ext4) mkfs.ext4 -q -F -b 4096 "$@" "$DEV" ;;
+	btrfs) mkfs.btrfs -q -f "$@" "$DEV" ;;
+	*) echo "mkfs_mount: unknown type $type" >&2; return 1 ;;
+	esac
+	MNT="$WORK/$name"
+	mkdir -p "$MNT"
+	mount -t "$type" "$DEV" "$MNT"
+	MOUNTS+=("$MNT")
+}
+
+# expect_status WANT CMD...: run CMD, fail unless it exits with WANT.
+expect_status() {
+	local want=$1 got=0
+	shift
+	"$@" >"$WORK/out" 2>"$WORK/err" || got=$?
+	if [ "$got" != "$want" ]; then
+		echo "FAIL: '$*' exited $got, expected $want"
+		echo "--- stdout"; cat "$WORK/out"
+		echo "--- stderr"; cat "$WORK/err"
+		return 1
+	fi
+}
+
+# first physical sector of FILE's extent at file offset 0 (via xfs_io,
+# which works on ext4 too for fiemap).
+phys_sector() {
+	xfs_io -r -c 'fiemap' "$1" | sed -n '2s/.*\]: *\([0-9][0-9]*\)\.\..*/\1/p'
+}
+
+need_root
+need_cmd losetup mkfs.xfs mkfs.ext4 xfs_io python3

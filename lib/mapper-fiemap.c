@@ -163,6 +163,7 @@ struct push_ctx {
 	struct fvec *f;
 	uint64_t ino;
 	uint32_t extra;
+	uint64_t sectors; /* mapped so far */
 };
 
 static int push_extent(void *userdata, uint64_t physical, uint64_t logical, uint64_t count,
@@ -170,6 +171,7 @@ static int push_extent(void *userdata, uint64_t physical, uint64_t logical, uint
 {
 	struct push_ctx *p = userdata;
 
+	p->sectors += count;
 	while (count > 0) {
 		uint32_t c = (uint32_t)MIN(count, (uint64_t)FEXT_MAX_COUNT);
 		int r = fvec_push(p->f, physical, logical, p->ino, c, flags | p->extra);
@@ -188,7 +190,13 @@ struct build_state {
 	bool xattrs;
 };
 
-static int map_fd(struct build_state *s, int fd, uint64_t ino, bool dir)
+/*
+ * st_blocks counts every block an inode owns: data, extended attributes and
+ * block-map (btree) blocks, on XFS and ext4 alike.  When the data fork
+ * accounts for all of them there is no attribute block to look for, which
+ * saves the second FIEMAP for nearly every file.
+ */
+static int map_fd(struct build_state *s, int fd, uint64_t ino, bool dir, uint64_t st_blocks)
 {
 	struct push_ctx p = { .f = &s->f, .ino = ino, .extra = dir ? PH_FEXT_DIR : 0 };
 	int r;
@@ -198,7 +206,7 @@ static int map_fd(struct build_state *s, int fd, uint64_t ino, bool dir)
 		r = getbmapx_fd(fd, false, push_extent, &p);
 	if (r == -ENOMEM)
 		return r;
-	if (r == 0 && s->xattrs) {
+	if (r == 0 && s->xattrs && st_blocks > p.sectors) {
 		p.extra |= PH_FEXT_ATTR;
 		r = ph_fiemap_fd(fd, true, push_extent, &p);
 		if (r == -EOPNOTSUPP && dir)
@@ -220,7 +228,7 @@ static int map_fd(struct build_state *s, int fd, uint64_t ino, bool dir)
 
 static int build_dir(void *state, int dirfd, const char *relpath, const struct stat *st)
 {
-	return map_fd(state, dirfd, st->st_ino, true);
+	return map_fd(state, dirfd, st->st_ino, true, (uint64_t)st->st_blocks);
 }
 
 static int build_entry(void *state, int dirfd, const char *dir_relpath, const char *name,
@@ -246,7 +254,7 @@ static int build_entry(void *state, int dirfd, const char *dir_relpath, const ch
 		close(fd);
 		return 0;
 	}
-	r = map_fd(s, fd, st.st_ino, false);
+	r = map_fd(s, fd, st.st_ino, false, (uint64_t)st.st_blocks);
 	close(fd);
 	return r;
 }

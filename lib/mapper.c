@@ -64,6 +64,7 @@ struct ph_mapper {
 	struct ph_map_fs *fs;
 	size_t n_fs;
 	unsigned threads;
+	bool no_paths;
 };
 
 /* One owner record while a range is being assembled; sectors relative to
@@ -294,6 +295,11 @@ _public_ int ph_mapper_new(struct ph_ctx *ctx, const char *device, enum ph_map_m
 _public_ void ph_mapper_set_threads(struct ph_mapper *m, unsigned n)
 {
 	m->threads = n ? n : ph_walk_default_threads();
+}
+
+_public_ void ph_mapper_set_resolve_paths(struct ph_mapper *m, bool on)
+{
+	m->no_paths = !on;
 }
 
 _public_ const struct ph_blkdev *ph_mapper_get_blkdev(const struct ph_mapper *m)
@@ -1009,7 +1015,7 @@ _public_ int ph_mapper_map(struct ph_mapper *m, const struct ph_range *ranges, s
 		return -ENOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = map_one(m, &ranges[i], &res[i]);
-	for (size_t i = 0; r == 0 && i < m->n_fs; i++)
+	for (size_t i = 0; r == 0 && !m->no_paths && i < m->n_fs; i++)
 		if (m->fs[i].method != PH_MAP_NONE)
 			r = attach_paths(m, &m->fs[i], res, n);
 	if (r < 0) {

@@ -75,6 +75,8 @@ struct ph_mapper *ph_mapper_free(struct ph_mapper *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_mapper *, ph_mapper_free);
 
 void ph_mapper_set_threads(struct ph_mapper *m, unsigned n);
+/* Resolve inode numbers to paths (the default); off leaves paths empty. */
+void ph_mapper_set_resolve_paths(struct ph_mapper *m, bool on);
 const struct ph_blkdev *ph_mapper_get_blkdev(const struct ph_mapper *m);
 uint64_t ph_mapper_get_size(const struct ph_mapper *m);
 bool ph_mapper_is_mounted(const struct ph_mapper *m);

@@ -21,7 +21,10 @@ run_config() {
 	echo "== $name (seed $seed): ${#ranges[@]} ranges"
 
 	"$PMEMHEAL" map --json "$DEV" "${ranges[@]}" >"$WORK/$name.auto.json"
-	python3 "$FSDIR/truth.py" check "$MNT" "$DEV" "$type" "$WORK/$name.auto.json"
+	python3 "$FSDIR/truth.py" check "$MNT" "$DEV" "$type" "$WORK/$name.auto.json" | tee "$WORK/$name.checked"
+	# The random ranges must have reached the rare owners too.
+	grep -q "'attr'" "$WORK/$name.checked"
+	grep -q "'directory'" "$WORK/$name.checked"
 
 	"$PMEMHEAL" map --json --method fiemap "$DEV" "${ranges[@]}" >"$WORK/$name.fiemap.json"
 	python3 "$FSDIR/truth.py" check "$MNT" "$DEV" "$type" "$WORK/$name.fiemap.json"

@@ -35,6 +35,11 @@ def main():
             c = rnd.randrange(1000, 30000)
         c = min(c, size - s)
         out.append("%d+%d" % (s, c))
+    # Always some attribute-fork and directory blocks, which are rare.
+    attr = [e for e in ext if e[1] == "attr"]
+    dirs = [e for e in ext if kind.get(e[0]) == "directory" and e[1] == "data"]
+    for _, _, ph, _, ln, _ in rnd.sample(attr, min(4, len(attr))) + rnd.sample(dirs, min(4, len(dirs))):
+        out.append("%d+%d" % (ph // 512, min(ln // 512, 16)))
     # The very first and last sectors of the device.
     out += ["0+16", "%d+1" % (size - 1)]
     print("\n".join(out))

@@ -288,7 +288,9 @@ def check(mount, device, fstype, mapfile, unprivileged=False):
                     fail("sector %d inode %d: kind %s, mapper %s" % (s, k[0], kind.get(k[0]), o.get("kind")))
             if len(got) != len(gfiles):
                 fail("sector %d: files plus other owners: %s" % (s, got))
-            checked["file"] += 1
+            forks = set(k[1] for k in tfiles)
+            kinds = set(kind.get(k[0]) for k in tfiles)
+            checked["attr" if "attr" in forks else "directory" if "directory" in kinds else "file"] += 1
             continue
         t = space.get(s, "other")
         g = got[0]["type"] if len(got) == 1 else "many"

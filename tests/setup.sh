@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Sourced by tests/run and tests/demo.sh: install what the project needs
+# with apt-get (idempotent), then build it out of tree in $BUILD.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$SRC/build}
+
+# Build and test dependencies, by Debian 12 package name.
+BUILD_DEPS=(build-essential autoconf automake autoconf-archive libtool pkg-config
+	libndctl-dev libdaxctl-dev libpmem2-dev libsystemd-dev libudev-dev
+	libsqlite3-dev libjson-c-dev libinih-dev libcmocka-dev xfslibs-dev)
+FS_DEPS=(xfsprogs e2fsprogs btrfs-progs util-linux python3 valgrind)
+LAB_DEPS=(qemu-system-x86 busybox-static cpio socat mmdebstrap xz-utils zstd)
+
+install_deps() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+		echo "missing packages: ${missing[*]} (run as root on Debian to install them)" >&2
+		return 1
+	fi
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+	(cd "$SRC" && { [ -x configure ] || ./autogen.sh >/dev/null; })
+	mkdir -p "$BUILD"
+	if [ ! -f "$BUILD/Makefile" ]; then
+		(cd "$BUILD" && "$SRC/configure" --prefix=/usr --sysconfdir=/etc --localstatedir=/var >/dev/null)
+	fi
+	make -C "$BUILD" -j"$(nproc)" >/dev/null
+}

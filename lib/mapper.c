@@ -31,7 +31,7 @@
 #include "mapper-fiemap.h"
 #include "mapper-getfsmap.h"
 #include "mapper-paths.h"
-#include "mapper-xfs.h"
+#include "mapper-layout.h"
 #include "mapper.h"
 
 #ifndef XFS_FSOP_GEOM_FLAGS_RMAPBT
@@ -51,7 +51,7 @@ struct ph_map_fs {
 	dev_t dev;
 	uint64_t fs_end; /* sectors, 0 when unknown */
 	struct ph_findex *index;
-	struct ph_xfs_layout *layout;
+	struct ph_layout *layout;
 	bool layout_tried;
 	char *notice;
 	bool paths_resolved;
@@ -243,7 +243,7 @@ _public_ struct ph_mapper *ph_mapper_free(struct ph_mapper *m)
 	for (size_t i = 0; i < m->n_fs; i++) {
 		safe_close(m->fs[i].root_fd);
 		ph_findex_free(m->fs[i].index);
-		ph_xfs_layout_free(m->fs[i].layout);
+		ph_layout_free(m->fs[i].layout);
 		free(m->fs[i].notice);
 	}
 	free(m->fs);
@@ -510,18 +510,20 @@ static int classify_gap(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, u
 	bool incomplete = st && (st->walk.unreadable > 0 || st->failed > 0);
 	int r;
 
-	if (fs->xfs && !fs->layout_tried) {
+	if (!fs->layout_tried) {
 		fs->layout_tried = true;
-		r = ph_xfs_layout_load(fs->root_fd, &fs->layout);
+		r = fs->xfs ? ph_layout_load_xfs(fs->root_fd, &fs->layout)
+			    : ph_layout_load_ext4(fs->node, &fs->layout);
 		if (r < 0)
-			ph_dbg(m->ctx, "%s: cannot read XFS layout: %s", fs->mountpoint, strerror(-r));
+			ph_dbg(m->ctx, "%s: cannot read the %s layout: %s", fs->mountpoint, fs->fstype,
+			       strerror(-r));
 	}
 	while (n > 0) {
 		uint64_t c = n;
 		const char *what = NULL;
 
 		if (fs->layout)
-			what = ph_xfs_layout_classify(fs->layout, s, n, &c);
+			what = ph_layout_classify(fs->layout, s, n, &c);
 		if (what) {
 			struct rec rr = { .start = s, .count = c, .type = PH_OWNER_METADATA, .what = what };
 
@@ -533,13 +535,15 @@ static int classify_gap(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, u
 					 "allocated, but no file maps it and this XFS cannot name the owner "
 					 "(%s): a btree block, %sor an internal or unlinked inode%s",
 					 fs->fsmap_works ? "no rmapbt owner information" : "no GETFSMAP",
-					 fs->layout && ph_xfs_layout_has_inodes(fs->layout) ? "" :
+					 fs->layout && ph_layout_has_inodes(fs->layout) ? "" :
 					 "an inode chunk (listing them needs CAP_SYS_ADMIN), ",
 					 incomplete ? ", or a file the walk could not read" : "");
 		else
 			r = push_unknown(out, s, c,
-					 "allocated, but ext4 names no owner and no file maps it: an extent tree "
-					 "block, a symlink or an unlinked file%s",
+					 "in use, but ext4 names no owner and no file maps it: an extent tree "
+					 "block, a symlink, an unlinked or internal file (quota, %s), or blocks "
+					 "the allocator holds preallocated for new files%s",
+					 fs->layout ? "orphan file" : "the journal: reading the superblock needs root",
 					 incomplete ? ", or a file the walk could not read" : "");
 		if (r < 0)
 			return r;
@@ -565,9 +569,25 @@ static int u64_cmp(const void *a, const void *b)
  * record's own flag (FIEMAP's is exact, and may know of a sharer the walk
  * could not read).
  */
+static size_t edge_index(const uint64_t *edges, size_t n, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (edges[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int split_shared(struct recs *out, size_t first, bool keep_flag)
 {
 	_cleanup_free_ uint64_t *edges = NULL;
+	_cleanup_free_ int64_t *cover = NULL;
 	struct recs split = { 0 };
 	size_t ne = 0, nfile = 0;
 	int r = 0;
@@ -577,7 +597,8 @@ static int split_shared(struct recs *out, size_t first, bool keep_flag)
 	if (nfile == 0)
 		return 0;
 	edges = malloc(2 * nfile * sizeof(*edges));
-	if (!edges)
+	cover = calloc(2 * nfile + 1, sizeof(*cover));
+	if (!edges || !cover)
 		return -ENOMEM;
 	for (size_t i = first; i < out->n; i++)
 		if (out->v[i].type == PH_OWNER_FILE) {
@@ -585,42 +606,45 @@ static int split_shared(struct recs *out, size_t first, bool keep_flag)
 			edges[ne++] = out->v[i].start + out->v[i].count;
 		}
 	qsort(edges, ne, sizeof(*edges), u64_cmp);
+	{
+		size_t o = 0;
+
+		for (size_t i = 0; i < ne; i++)
+			if (o == 0 || edges[o - 1] != edges[i])
+				edges[o++] = edges[i];
+		ne = o;
+	}
+	/* cover[i]: file records over [edges[i], edges[i+1]), by a sweep */
+	for (size_t i = first; i < out->n; i++)
+		if (out->v[i].type == PH_OWNER_FILE) {
+			cover[edge_index(edges, ne, out->v[i].start)]++;
+			cover[edge_index(edges, ne, out->v[i].start + out->v[i].count)]--;
+		}
+	for (size_t i = 1; i < ne; i++)
+		cover[i] += cover[i - 1];
 
 	for (size_t i = first; i < out->n && r == 0; i++) {
-		struct rec *x = &out->v[i];
-		uint64_t pos = x->start, end = x->start + x->count;
+		const struct rec *x = &out->v[i];
+		uint64_t end = x->start + x->count;
+		size_t k = edge_index(edges, ne, x->start);
 
 		if (x->type != PH_OWNER_FILE)
 			continue;
-		while (pos < end && r == 0) {
-			/* next edge after pos bounds this piece */
-			size_t lo = 0, hi = ne;
-			uint64_t piece_end, cover = 0;
-			struct rec piece;
+		/* One piece per run of elementary intervals with the same flag. */
+		while (k < ne && edges[k] < end && r == 0) {
+			bool shared = cover[k] > 1 || (keep_flag && x->shared);
+			size_t j = k + 1;
+			struct rec piece = *x;
 
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-
-				if (edges[mid] <= pos)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			piece_end = lo < ne ? MIN(edges[lo], end) : end;
-			for (size_t k = first; k < out->n; k++) {
-				const struct rec *y = &out->v[k];
-
-				if (y->type == PH_OWNER_FILE && y->start <= pos && y->start + y->count > pos)
-					cover++;
-			}
-			piece = *x;
+			while (j < ne && edges[j] < end && (cover[j] > 1 || (keep_flag && x->shared)) == shared)
+				j++;
 			piece.reason = NULL;
-			piece.start = pos;
-			piece.count = piece_end - pos;
-			piece.offset = x->offset + (pos - x->start);
-			piece.shared = cover > 1 || (keep_flag && x->shared);
+			piece.start = edges[k];
+			piece.count = MIN(j < ne ? edges[j] : end, end) - edges[k];
+			piece.offset = x->offset + (edges[k] - x->start);
+			piece.shared = shared;
 			r = recs_push(&split, &piece);
-			pos = piece_end;
+			k = j;
 		}
 	}
 	if (r < 0) {

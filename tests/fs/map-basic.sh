@@ -91,4 +91,9 @@ grep -q '"method":"fiemap"' "$WORK/ext4.json"
 grep -q '"fstype":"ext4"' "$WORK/ext4.json"
 "$PMEMHEAL" map --json "$DEV" 0+8 >"$WORK/ext4-sb.json"
 json_owners "$WORK/ext4-sb.json" | grep -q "^metadata 0 8 superblock"
+# The internal journal: ext4's GETFSMAP calls it unknown; the superblock's
+# copy of the journal inode's block map names it.
+jblock=$(debugfs -R 'blocks <8>' "$DEV" 2>/dev/null | awk '{print $10}')
+"$PMEMHEAL" map --json "$DEV" $((jblock * 8))+8 >"$WORK/ext4-log.json"
+json_owners "$WORK/ext4-log.json" | tee /dev/stderr | grep -q "^metadata $((jblock * 8)) 8 log"
 echo PASS

@@ -32,6 +32,7 @@ struct fvec {
 	size_t n, cap;
 	uint64_t inodes;
 	uint64_t failed;
+	int failed_errno;
 };
 
 struct ph_findex {
@@ -219,8 +220,10 @@ static int map_fd(struct build_state *s, int fd, uint64_t ino, bool dir, uint64_
 	}
 	/* Directories of filesystems that cannot map them (ENOTTY: not XFS)
 	 * hold blocks we simply cannot see; they are not failures of a file. */
-	if (r < 0 && !(dir && (r == -EOPNOTSUPP || r == -ENOTTY)))
-		s->f.failed++;
+	if (r < 0 && !(dir && (r == -EOPNOTSUPP || r == -ENOTTY))) {
+		if (s->f.failed++ == 0)
+			s->f.failed_errno = -r;
+	}
 	else
 		s->f.inodes++;
 	return 0;
@@ -246,7 +249,8 @@ static int build_entry(void *state, int dirfd, const char *dir_relpath, const ch
 	if (fd < 0) {
 		if (errno == ENOMEM || errno == EMFILE || errno == ENFILE)
 			return negative_errno();
-		s->f.failed++;
+		if (s->f.failed++ == 0)
+			s->f.failed_errno = errno;
 		return 0;
 	}
 	/* A file bind-mounted over this name belongs to another filesystem. */
@@ -321,6 +325,8 @@ _public_ int ph_findex_build(struct ph_ctx *ctx, int root_fd, unsigned nthreads,
 		total += states[i].f.n;
 		idx->stats.inodes += states[i].f.inodes;
 		idx->stats.failed += states[i].f.failed;
+		if (!idx->stats.failed_errno)
+			idx->stats.failed_errno = states[i].f.failed_errno;
 	}
 	idx->v = malloc(MAX(total, (size_t)1) * sizeof(*idx->v));
 	if (!idx->v) {

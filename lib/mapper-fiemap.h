@@ -36,6 +36,7 @@ struct ph_findex_stats {
 	uint64_t extents;
 	uint64_t bytes;      /* memory held by the index */
 	uint64_t failed;     /* files that could not be opened or mapped */
+	int failed_errno;    /* why the first of them failed */
 	double seconds;      /* build time */
 	struct ph_walk_stats walk;
 };

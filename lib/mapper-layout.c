@@ -76,6 +76,31 @@ _public_ struct ph_layout *ph_layout_free(struct ph_layout *l)
 	return NULL;
 }
 
+/* The regions every XFS has: AG headers, and the internal log if any. */
+static int add_xfs_static(struct ph_layout *l, uint64_t blocksize, uint64_t sectsize,
+			  uint64_t agblocks, uint64_t agcount, uint64_t agblklog, uint64_t logstart,
+			  uint64_t logblocks)
+{
+	uint64_t spb = blocksize >> PH_SECTOR_SHIFT;
+	uint64_t hdr = (4 * sectsize + blocksize - 1) / blocksize;
+	int r;
+
+	for (uint64_t ag = 0; ag < agcount; ag++) {
+		r = add_region(l, ag * agblocks * spb, hdr * spb, "ag-headers");
+		if (r < 0)
+			return r;
+	}
+	if (logstart != 0) {
+		uint64_t agno = logstart >> agblklog;
+		uint64_t agbno = logstart & ((1ULL << agblklog) - 1);
+
+		r = add_region(l, (agno * agblocks + agbno) * spb, logblocks * spb, "log");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 _public_ int ph_layout_load_xfs(int root_fd, struct ph_layout **ret)
 {
 	_cleanup_(ph_layout_freep) struct ph_layout *l = NULL;
@@ -93,22 +118,11 @@ _public_ int ph_layout_load_xfs(int root_fd, struct ph_layout **ret)
 	inopblog = highbit_log(g.blocksize / g.inodesize);
 
 	/* Superblock, AGF, AGI and AGFL: the first four sectors of each AG,
-	 * which XFS keeps in the AG's first block(s). */
-	for (uint64_t ag = 0; ag < g.agcount; ag++) {
-		uint64_t hdr = (4 * g.sectsize + g.blocksize - 1) / g.blocksize;
-
-		r = add_region(l, ag * g.agblocks * spb, hdr * spb, "ag-headers");
-		if (r < 0)
-			return r;
-	}
-	if (g.logstart != 0) {
-		uint64_t agno = g.logstart >> agblklog;
-		uint64_t agbno = g.logstart & ((1ULL << agblklog) - 1);
-
-		r = add_region(l, (agno * g.agblocks + agbno) * spb, (uint64_t)g.logblocks * spb, "log");
-		if (r < 0)
-			return r;
-	}
+	 * which XFS keeps in the AG's first block(s); and the log. */
+	r = add_xfs_static(l, g.blocksize, g.sectsize, g.agblocks, g.agcount, agblklog, g.logstart,
+			   g.logblocks);
+	if (r < 0)
+		return r;
 
 	/* Inode chunks.  INUMBERS needs CAP_SYS_ADMIN; without it we do not
 	 * know where inodes live and say so through has_inodes. */
@@ -172,6 +186,63 @@ _public_ const char *ph_layout_classify(const struct ph_layout *l, uint64_t s, u
 	}
 	*ret_count = lo < l->n ? MIN(max, l->v[lo].start - s) : max;
 	return NULL;
+}
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* struct xfs_dsb offsets (fs/xfs/libxfs/xfs_format.h) */
+_public_ int ph_layout_parse_xfs_sb(const uint8_t *sb, size_t len, struct ph_layout **ret)
+{
+	_cleanup_(ph_layout_freep) struct ph_layout *l = NULL;
+	uint32_t blocksize, agblocks, agcount;
+	uint16_t sectsize;
+	int r;
+
+	if (len < 128 || be32(sb) != 0x58465342 /* "XFSB" */)
+		return -EBADMSG;
+	blocksize = be32(sb + 4);
+	agblocks = be32(sb + 84);
+	agcount = be32(sb + 88);
+	sectsize = be16(sb + 102);
+	if (blocksize < 512 || blocksize > 65536 || (blocksize & (blocksize - 1)) || agblocks == 0 ||
+	    agcount == 0 || sectsize < 512 || sb[124] > 63)
+		return -EBADMSG;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	r = add_xfs_static(l, blocksize, sectsize, agblocks, agcount, sb[124] /* agblklog */,
+			   be64(sb + 48) /* logstart */, be32(sb + 96) /* logblocks */);
+	if (r < 0)
+		return r;
+	qsort(l->v, l->n, sizeof(*l->v), region_cmp);
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+_public_ int ph_layout_load_xfs_sb(const char *node, struct ph_layout **ret)
+{
+	_cleanup_close_ int fd = -EBADF;
+	uint8_t sb[512];
+
+	fd = open(node, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	if (pread(fd, sb, sizeof(sb), 0) != (ssize_t)sizeof(sb))
+		return -EIO;
+	return ph_layout_parse_xfs_sb(sb, sizeof(sb), ret);
 }
 
 /* ---- ext4 ------------------------------------------------------------- */

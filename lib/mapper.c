@@ -53,6 +53,7 @@ struct ph_map_fs {
 	struct ph_findex *index;
 	struct ph_layout *layout;
 	bool layout_tried;
+	bool shutdown; /* ioctls fail with EIO: only the on-disk layout is left */
 	char *notice;
 	bool paths_resolved;
 	enum ph_paths_method paths_method;
@@ -160,6 +161,32 @@ static bool have_cap_sys_admin(void)
 	return data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN);
 }
 
+/*
+ * A filesystem that has shut down (XFS after a metadata error, or a forced
+ * shutdown) fails every query with EIO.  What its primary superblock says
+ * on the device is all that is left to go by.
+ */
+static void fs_enter_shutdown(struct ph_mapper *m, struct ph_map_fs *fs)
+{
+	int r;
+
+	if (fs->shutdown)
+		return;
+	fs->shutdown = true;
+	free(fs->notice);
+	if (asprintf(&fs->notice,
+		     "%s on %s fails with I/O errors: the filesystem has shut down. Only its on-disk "
+		     "layout can be read; unmount it and run %s",
+		     fs->fstype, fs->mountpoint, fs->xfs ? "xfs_repair" : "e2fsck") < 0)
+		fs->notice = NULL;
+	ph_dbg(m->ctx, "%s: %s has shut down; mapping from its on-disk layout", fs->node, fs->mountpoint);
+	fs->layout = ph_layout_free(fs->layout);
+	fs->layout_tried = true;
+	r = fs->xfs ? ph_layout_load_xfs_sb(fs->node, &fs->layout) : ph_layout_load_ext4(fs->node, &fs->layout);
+	if (r < 0)
+		ph_warn(m->ctx, "%s: cannot read its superblock: %s", fs->node, strerror(-r));
+}
+
 static int fs_setup(struct ph_mapper *m, struct ph_map_fs *fs, enum ph_map_method want,
 		    struct ph_error *err)
 {
@@ -186,6 +213,11 @@ static int fs_setup(struct ph_mapper *m, struct ph_map_fs *fs, enum ph_map_metho
 		return -EPROTONOSUPPORT;
 	}
 	fs->root_fd = open(fs->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->root_fd < 0 && errno == EIO) {
+		fs_enter_shutdown(m, fs);
+		fs->method = want == PH_MAP_FIEMAP ? PH_MAP_FIEMAP : PH_MAP_GETFSMAP;
+		return 0;
+	}
 	if (fs->root_fd < 0) {
 		r = negative_errno();
 		ph_error_set(err, "%s: cannot open its mount point %s: %s", fs->node, fs->mountpoint,
@@ -201,6 +233,11 @@ static int fs_setup(struct ph_mapper *m, struct ph_map_fs *fs, enum ph_map_metho
 		fs->fs_end = (uint64_t)g.datablocks * (g.blocksize >> PH_SECTOR_SHIFT);
 	}
 	r = ph_getfsmap_probe(fs->root_fd, fs->dev, &fs->fsmap_works, &fs->fsmap_owners);
+	if (r == -EIO) {
+		fs_enter_shutdown(m, fs);
+		fs->method = want == PH_MAP_FIEMAP ? PH_MAP_FIEMAP : PH_MAP_GETFSMAP;
+		return 0;
+	}
 	if (r < 0) {
 		ph_error_set(err, "%s: GETFSMAP on %s failed: %s", fs->node, fs->mountpoint, strerror(-r));
 		return r;
@@ -474,12 +511,14 @@ static int ensure_index(struct ph_mapper *m, struct ph_map_fs *fs)
 		return r;
 	st = ph_findex_get_stats(fs->index);
 	if (st->walk.unreadable > 0 || st->failed > 0)
-		ph_notice(m->ctx, "%s: %" PRIu64 " directories and %" PRIu64 " files could not be read%s%s%s; "
-			  "their blocks show as unknown",
+		ph_notice(m->ctx, "%s: %" PRIu64 " directories and %" PRIu64 " files could not be read (%s%s%s); "
+			  "their blocks show as unknown%s",
 			  fs->mountpoint, st->walk.unreadable, st->failed,
-			  st->walk.first_unreadable ? " (e.g. " : "",
+			  strerror(st->failed ? st->failed_errno : st->walk.first_unreadable_errno),
+			  st->walk.first_unreadable ? ", e.g. " : "",
 			  st->walk.first_unreadable ? st->walk.first_unreadable : "",
-			  st->walk.first_unreadable ? ")" : "");
+			  (st->failed_errno == EIO || st->walk.first_unreadable_errno == EIO) ?
+			  "; I/O errors: has the filesystem shut down?" : "");
 	return 0;
 }
 
@@ -528,7 +567,12 @@ static int classify_gap(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, u
 			struct rec rr = { .start = s, .count = c, .type = PH_OWNER_METADATA, .what = what };
 
 			r = recs_push(out, &rr);
-		} else if (fs->fs_end && s >= fs->fs_end)
+		} else if (fs->shutdown)
+			r = push_unknown(out, s, c,
+					 "the filesystem has shut down, so no owner can be asked for; "
+					 "unmount it and run %s, then map again",
+					 fs->xfs ? "xfs_repair" : "e2fsck");
+		else if (fs->fs_end && s >= fs->fs_end)
 			r = push_unknown(out, s, c, "past the end of the filesystem");
 		else if (fs->xfs)
 			r = push_unknown(out, s, c,
@@ -674,8 +718,18 @@ static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint6
 	size_t first = out->n;
 	int r;
 
+	if (fs->shutdown)
+		goto shutdown;
 	if (fs->fsmap_works) {
 		r = ph_getfsmap(fs->root_fd, fs->dev, s, n, collect_fsmap, &c);
+		if (r == -EIO) {
+			/* Shut down since we started: drop what we got, start over. */
+			for (size_t i = first; i < out->n; i++)
+				free(out->v[i].reason);
+			out->n = first;
+			fs_enter_shutdown(m, fs);
+			goto shutdown;
+		}
 		if (r < 0) {
 			ph_err(m->ctx, "%s: GETFSMAP of sectors %" PRIu64 "+%" PRIu64 " failed: %s",
 			       fs->mountpoint, s, n, strerror(-r));
@@ -724,6 +778,13 @@ static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint6
 	r = split_shared(out, first, fs->method == PH_MAP_FIEMAP);
 	if (r < 0)
 		goto out;
+	if (0) {
+shutdown:
+		ph_ranges_clear(&gaps);
+		r = ph_ranges_add(&gaps, s, n);
+		if (r < 0)
+			goto out;
+	}
 	ph_ranges_normalize(&gaps);
 	for (size_t i = 0; i < gaps.n; i++) {
 		r = classify_gap(m, fs, gaps.v[i].start, gaps.v[i].count, out);

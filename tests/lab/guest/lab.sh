@@ -1,0 +1,195 @@
+# Guest-side library for lab scenarios (POSIX sh: busybox ash in the
+# initramfs, dash in the systemd guest). lab_main runs one scenario and ends
+# with exactly one console line the host runner looks for:
+#   LAB-RESULT: PASS|FAIL|SKIP <detail>
+# Scenarios assert with check*; a failed check does not stop the scenario,
+# a failed setup command does (set -e), and both make the result FAIL.
+
+LAB_STATE=/run/lab
+LAB_MCE_SEQ=0
+
+lab_say() { echo "LAB: $*"; }
+lab_ok() { echo "LAB: ok - $1"; echo "$1" >>"$LAB_STATE/passed"; }
+lab_not_ok() { echo "LAB: FAILED - $1"; echo "$1" >>"$LAB_STATE/failed"; }
+
+# check DESC CMD...: pass when CMD succeeds.
+check() {
+	_d=$1; shift
+	if "$@"; then lab_ok "$_d"; else lab_not_ok "$_d"; fi
+}
+# check_eq DESC GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then lab_ok "$1 ($2)"; else lab_not_ok "$1: got '$2', want '$3'"; fi
+}
+# check_grep DESC PATTERN TEXT: extended regexp PATTERN matches TEXT.
+check_grep() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then lab_ok "$1 ($3)"
+	else lab_not_ok "$1: '$3' does not match /$2/"; fi
+}
+
+# lab_skip REASON: the scenario cannot run on this guest (say why).
+lab_skip() { echo "$*" >"$LAB_STATE/skip"; exit 0; }
+
+# lab_poll SECONDS CMD...: poll CMD every 0.1 s until it succeeds; false
+# when SECONDS pass first.
+lab_poll() {
+	_n=$(($1 * 10)); shift
+	while ! "$@"; do
+		_n=$((_n - 1))
+		[ "$_n" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+# lab_wait_for SECONDS DESC CMD...: lab_poll for setup steps: a timeout is a
+# failed check (and, under set -e, the end of the scenario).
+lab_wait_for() {
+	_s=$1 _d=$2; shift 2
+	lab_poll "$_s" "$@" || { lab_not_ok "timed out waiting for $_d"; return 1; }
+}
+
+# lab_fsdax [NAMESPACE]: reconfigure the namespace as fsdax (struct pages in
+# the device: "map dev") and wait for its pmem disk.
+lab_fsdax() {
+	ndctl create-namespace -f -e "${1:-namespace0.0}" -m fsdax -M dev
+	lab_wait_for 10 /dev/pmem0 test -b /dev/pmem0
+}
+
+# lab_extent FILE OFFSET: "<disk-relative sector> <shared|->" of the byte at
+# OFFSET, from FIEMAP (fe_physical is relative to the filesystem's device).
+lab_extent() {
+	fiemap "$1" | awk -v off="$2" '
+		$1 <= off && off < $1 + $3 {
+			printf "%d %s\n", ($2 + off - $1) / 512, ($5 == "shared" ? "shared" : "-")
+			found = 1; exit
+		}
+		END { exit !found }'
+}
+lab_sector() { lab_extent "$1" "$2" | cut -d' ' -f1; }
+
+# lab_has_badblock LIST SECTOR: SECTOR lies in an entry of the badblocks LIST.
+lab_has_badblock() {
+	awk -v s="$2" '$1 <= s && s < $1 + $2 { found = 1 } END { exit !found }' "$1"
+}
+
+# lab_badblock_count LIST SECTOR: length of the entry that starts at SECTOR.
+lab_badblock_count() { awk -v s="$2" '$1 == s { print $2; exit }' "$1"; }
+
+# lab_poison DISK SECTOR [COUNT]: software poison through sysfs.
+lab_poison() {
+	echo "$2 ${3:-8}" >"/sys/block/$1/badblocks"
+	lab_has_badblock "/sys/block/$1/badblocks" "$2"
+}
+
+# lab_gpa DISK SECTOR: guest physical address of SECTOR. The disk's parent
+# device is the active pfn device (fsdax), whose resource is the start of
+# the data area that sector 0 names.
+lab_gpa() {
+	_res=$(cat "/sys/block/$1/device/resource")
+	printf '0x%x\n' $((_res + $2 * 512))
+}
+
+# lab_region DISK: sysfs directory of the region the disk's namespace is in
+# (the pfn or namespace device is a child of its region).
+lab_region() { dirname "$(readlink -f "/sys/block/$1/device")"; }
+
+# lab_region_offset DISK: sectors from the region's start to the disk's
+# sector 0 (namespace offset + pfn data offset).
+lab_region_offset() {
+	echo $(( ($(cat "/sys/block/$1/device/resource") - $(cat "$(lab_region "$1")/resource")) / 512 ))
+}
+
+# lab_mce DISK SECTOR: ask the host for a real machine check (uncorrectable,
+# action optional) at SECTOR, and wait until the kernel lists the sector.
+# NFIT only: elsewhere the MCE is not routed to the pmem driver.
+lab_mce() {
+	_gpa=$(lab_gpa "$1" "$2")
+	LAB_MCE_SEQ=$((LAB_MCE_SEQ + 1))
+	echo "LAB-MCE-REQUEST id=$LAB_MCE_SEQ gpa=$_gpa"
+	lab_wait_for 60 "the machine check at $_gpa to list sector $2" \
+		lab_has_badblock "/sys/block/$1/badblocks" "$2"
+}
+
+# lab_pollpri OUT FILE...: start a POLLPRI watcher in the background; return
+# once it is armed. Its wake-ups land in OUT.
+lab_pollpri() {
+	_out=$1; shift
+	pollpri -t 60 "$@" >"$_out" 2>&1 &
+	lab_wait_for 10 "the POLLPRI watcher to arm" grep -q '^ready$' "$_out"
+}
+
+# lab_map DISK [ARGS...]: pmemheal map on the disk's own badblocks list;
+# output in $LAB_STATE/map.json for lab_jq. Fails the check if map fails.
+lab_map() {
+	_disk=$1; shift
+	if pmemheal map "/dev/$_disk" - "$@" <"/sys/block/$_disk/badblocks" >"$LAB_STATE/map.json"; then
+		lab_ok "pmemheal map /dev/$_disk $*"
+	else
+		lab_not_ok "pmemheal map /dev/$_disk $* (exit $?)"
+	fi
+	cat "$LAB_STATE/map.json"
+}
+
+# lab_jq DESC [jq args...] FILTER: FILTER prints exactly "true" on the map
+# output (jq 1.6 -e exits 0 on empty input: compare the output instead).
+lab_jq() {
+	_d=$1; shift
+	check_eq "$_d" "$(jq -c "$@" "$LAB_STATE/map.json" 2>&1)" true
+}
+
+# lab_jq_file_owner PATH SECTOR OFFSET [LENGTH]: the map names PATH as a
+# file owner of SECTOR at byte OFFSET of the file, LENGTH bytes long (default
+# one page: what lab_poison injects; a machine check lists fewer sectors).
+lab_jq_file_owner() {
+	lab_jq "map names $1 at sector $2, file offset $3, ${4:-4096} bytes" \
+		--arg p "$1" --argjson s "$2" --argjson o "$3" --argjson l "${4:-4096}" \
+		'[.ranges[].owners[] | select(.type == "file" and any(.paths[]; . == $p)
+			and .sector == $s and .offset == $o and .length == $l)] | length == 1'
+}
+
+# The one line the runner reads; in the systemd guest the journal gets it too.
+lab_result() {
+	echo "LAB-RESULT: $*"
+	if [ -d /run/systemd/system ]; then
+		echo "LAB-RESULT: $*" | systemd-cat -t pmemheal-lab || true
+	fi
+}
+
+# A kernel that oopsed during the scenario fails it, whatever it asserted.
+lab_check_kernel_log() {
+	if dmesg | grep -E 'BUG:|Oops|general protection fault|Kernel panic'; then
+		lab_not_ok "the kernel log is free of BUG/Oops"
+	else
+		lab_ok "the kernel log is free of BUG/Oops"
+	fi
+}
+
+# lab_main SCENARIO: run it in a subshell with set -eu; report.
+lab_main() {
+	mkdir -p "$LAB_STATE"
+	: >"$LAB_STATE/passed"
+	: >"$LAB_STATE/failed"
+	rm -f "$LAB_STATE/skip"
+	echo "LAB-BOOTED kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
+	if ! cp "$1" "$LAB_STATE/scenario" 2>/dev/null; then
+		lab_result "FAIL no scenario at $1"
+		return
+	fi
+	(set -eu; . "$LAB_STATE/scenario")
+	_rc=$?
+	lab_check_kernel_log
+	_passed=$(wc -l <"$LAB_STATE/passed")
+	_failed=$(wc -l <"$LAB_STATE/failed")
+	if [ -e "$LAB_STATE/skip" ]; then
+		lab_result "SKIP $(cat "$LAB_STATE/skip")"
+	elif [ "$_rc" != 0 ]; then
+		lab_result "FAIL scenario stopped with status $_rc after $_passed passed and $_failed failed checks"
+	elif [ "$_failed" != 0 ]; then
+		lab_result "FAIL $_failed of $((_passed + _failed)) checks failed: $(paste -sd';' "$LAB_STATE/failed")"
+	elif [ "$_passed" -lt 2 ]; then
+		# Only the kernel-log check ran: a scenario without assertions proves nothing.
+		lab_result "FAIL the scenario made no assertion"
+	else
+		lab_result "PASS $_passed checks"
+	fi
+}

@@ -1,0 +1,97 @@
+# Boot one guest under QEMU (TCG), stream its console, forward its machine
+# check requests to the monitor, enforce a timeout. Sourced after common.sh.
+#
+# The guest asks for a machine check by printing
+#   LAB-MCE-REQUEST id=<n> gpa=<hex address>
+# and the forwarder sends each id once. It reads the console through
+# `tail --pid` on QEMU's process, so it ends when QEMU ends.
+
+# lab_pmem_args BUS WORKDIR PMEM_SIZE: QEMU arguments and kernel command line
+# (LAB_APPEND) for one pmem bus, as in LAB.md. The backing file is created
+# empty for each boot: an old namespace layout would otherwise come back.
+lab_pmem_args() {
+	local bus=$1 w=$2 size=$3
+	LAB_APPEND=
+	PMEM_ARGS=()
+	case $bus in
+	virtio|nfit)
+		rm -f "$w/pmem.img"
+		truncate -s "$size" "$w/pmem.img"
+		PMEM_ARGS=(-object "memory-backend-file,id=mem1,share=on,mem-path=$w/pmem.img,size=$size")
+		if [ "$bus" = virtio ]; then
+			PMEM_ARGS+=(-device virtio-pmem-pci,memdev=mem1,id=nv1)
+		else
+			# nvdimm=on for the NFIT; an Intel vendor, or QEMU's MCE panics the guest.
+			PMEM_ARGS+=(-machine pc,nvdimm=on -cpu qemu64,vendor=GenuineIntel
+				-device nvdimm,memdev=mem1,id=nv1)
+		fi ;;
+	e820)	LAB_APPEND="memmap=$size!1G" ;;
+	none)	;;
+	*)	lab_die "unknown pmem bus '$bus' (virtio, nfit, e820, none)" ;;
+	esac
+}
+
+# lab_console_forward WORKDIR PID PREFIX: stream console.log to stderr as
+# TAP comments until PID exits; forward machine check requests.
+lab_console_forward() {
+	local w=$1 pid=$2 prefix=$3 line
+	tail -n +1 -s 0.2 -F --pid="$pid" "$w/console.log" 2>/dev/null | {
+		declare -A sent=()
+		while IFS= read -r line; do
+			line=${line//$'\r'/}
+			printf '# %s| %s\n' "$prefix" "$line" >&2
+			[[ $line =~ LAB-MCE-REQUEST\ id=([0-9]+)\ gpa=(0x[0-9a-f]+) ]] || continue
+			[ -z "${sent[${BASH_REMATCH[1]}]:-}" ] || continue
+			sent[${BASH_REMATCH[1]}]=1
+			lab_info "sending a machine check at ${BASH_REMATCH[2]} through the monitor"
+			printf 'mce -b 0 9 0xbd000000000000c0 0x5 %s 0x86\n' "${BASH_REMATCH[2]}" |
+				socat -t 2 - "UNIX-CONNECT:$w/mon.sock" >>"$w/monitor.log" 2>&1 ||
+				lab_info "cannot reach the QEMU monitor (see $w/monitor.log)"
+		done
+	}
+}
+
+# lab_qemu_cleanup: end what lab_qemu_boot started, by PID. Safe to call twice.
+lab_qemu_cleanup() {
+	local p
+	# QEMU's own pid only while its parent `timeout` still runs: afterwards
+	# the number may belong to someone else.
+	if [ -n "${LAB_TIMEOUT_PID:-}" ] && [ -s "${LAB_QEMU_WORKDIR:-/nonexistent}/qemu.pid" ]; then
+		kill "$(cat "$LAB_QEMU_WORKDIR/qemu.pid")" 2>/dev/null || true
+	fi
+	for p in "${LAB_TIMEOUT_PID:-}" "${LAB_FORWARD_PID:-}"; do
+		[ -z "$p" ] || kill "$p" 2>/dev/null || true
+	done
+	for p in "${LAB_TIMEOUT_PID:-}" "${LAB_FORWARD_PID:-}"; do
+		[ -z "$p" ] || wait "$p" 2>/dev/null || true
+	done
+	LAB_TIMEOUT_PID= LAB_FORWARD_PID=
+}
+
+# lab_qemu_boot WORKDIR TIMEOUT PREFIX QEMU-ARGS...: boot, wait, and set
+# LAB_RESULT to the guest's LAB-RESULT line ("PASS ...", "FAIL ...",
+# "SKIP ...") or to a FAIL saying why there is none.
+lab_qemu_boot() {
+	local w=$1 timeout=$2 prefix=$3 rc=0; shift 3
+	: >"$w/console.log"
+	LAB_QEMU_WORKDIR=$w
+	timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -smp 2 -nodefaults \
+		-display none -no-reboot -serial "file:$w/console.log" \
+		-monitor "unix:$w/mon.sock,server,nowait" -pidfile "$w/qemu.pid" \
+		"$@" </dev/null >"$w/qemu.out" 2>&1 &
+	LAB_TIMEOUT_PID=$!
+	lab_console_forward "$w" "$LAB_TIMEOUT_PID" "$prefix" &
+	LAB_FORWARD_PID=$!
+	wait "$LAB_TIMEOUT_PID" || rc=$?
+	LAB_TIMEOUT_PID=
+	wait "$LAB_FORWARD_PID" || true
+	LAB_FORWARD_PID=
+	[ ! -s "$w/qemu.out" ] || sed "s/^/# $prefix| qemu: /" "$w/qemu.out" >&2
+	LAB_RESULT=$(tr -d '\r' <"$w/console.log" | sed -n 's/.*LAB-RESULT: //p' | tail -n1)
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		LAB_RESULT="FAIL timed out after $timeout s${LAB_RESULT:+ (last result line: $LAB_RESULT)}"
+	elif [ -z "$LAB_RESULT" ]; then
+		LAB_RESULT="FAIL the guest stopped (QEMU exit $rc) without a result line"
+	fi
+	LAB_KERNEL_SEEN=$(tr -d '\r' <"$w/console.log" | sed -n 's/.*LAB-BOOTED kernel=\([^ ]*\).*/\1/p' | head -n1)
+}

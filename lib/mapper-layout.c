@@ -188,63 +188,6 @@ _public_ const char *ph_layout_classify(const struct ph_layout *l, uint64_t s, u
 	return NULL;
 }
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-/* struct xfs_dsb offsets (fs/xfs/libxfs/xfs_format.h) */
-_public_ int ph_layout_parse_xfs_sb(const uint8_t *sb, size_t len, struct ph_layout **ret)
-{
-	_cleanup_(ph_layout_freep) struct ph_layout *l = NULL;
-	uint32_t blocksize, agblocks, agcount;
-	uint16_t sectsize;
-	int r;
-
-	if (len < 128 || be32(sb) != 0x58465342 /* "XFSB" */)
-		return -EBADMSG;
-	blocksize = be32(sb + 4);
-	agblocks = be32(sb + 84);
-	agcount = be32(sb + 88);
-	sectsize = be16(sb + 102);
-	if (blocksize < 512 || blocksize > 65536 || (blocksize & (blocksize - 1)) || agblocks == 0 ||
-	    agcount == 0 || sectsize < 512 || sb[124] > 63)
-		return -EBADMSG;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return -ENOMEM;
-	r = add_xfs_static(l, blocksize, sectsize, agblocks, agcount, sb[124] /* agblklog */,
-			   be64(sb + 48) /* logstart */, be32(sb + 96) /* logblocks */);
-	if (r < 0)
-		return r;
-	qsort(l->v, l->n, sizeof(*l->v), region_cmp);
-	*ret = TAKE_PTR(l);
-	return 0;
-}
-
-_public_ int ph_layout_load_xfs_sb(const char *node, struct ph_layout **ret)
-{
-	_cleanup_close_ int fd = -EBADF;
-	uint8_t sb[512];
-
-	fd = open(node, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	if (pread(fd, sb, sizeof(sb), 0) != (ssize_t)sizeof(sb))
-		return -EIO;
-	return ph_layout_parse_xfs_sb(sb, sizeof(sb), ret);
-}
-
 /* ---- ext4 ------------------------------------------------------------- */
 
 #define EXT4_SB_OFFSET 1024

@@ -17,10 +17,6 @@
 struct ph_layout;
 
 int ph_layout_load_xfs(int root_fd, struct ph_layout **ret);
-/* XFS from its primary superblock on the device: AG headers and the log
- * only.  For a filesystem that has shut down and answers no ioctl. */
-int ph_layout_load_xfs_sb(const char *node, struct ph_layout **ret);
-int ph_layout_parse_xfs_sb(const uint8_t *sb, size_t len, struct ph_layout **ret);
 /* Reads the superblock (and any journal extent-tree blocks) from the
  * filesystem's block device node. */
 int ph_layout_load_ext4(const char *node, struct ph_layout **ret);

@@ -31,6 +31,7 @@
 #include "mapper-fiemap.h"
 #include "mapper-getfsmap.h"
 #include "mapper-paths.h"
+#include "mapper-xfsdisk.h"
 #include "mapper-layout.h"
 #include "mapper.h"
 
@@ -52,6 +53,7 @@ struct ph_map_fs {
 	uint64_t fs_end; /* sectors, 0 when unknown */
 	struct ph_findex *index;
 	struct ph_layout *layout;
+	struct ph_xfsdisk *xdisk; /* XFS read from the device, once shut down */
 	bool layout_tried;
 	bool shutdown; /* ioctls fail with EIO: only the on-disk layout is left */
 	char *notice;
@@ -168,23 +170,36 @@ static bool have_cap_sys_admin(void)
  */
 static void fs_enter_shutdown(struct ph_mapper *m, struct ph_map_fs *fs)
 {
+	const char *how;
 	int r;
 
 	if (fs->shutdown)
 		return;
 	fs->shutdown = true;
-	free(fs->notice);
-	if (asprintf(&fs->notice,
-		     "%s on %s fails with I/O errors: the filesystem has shut down. Only its on-disk "
-		     "layout can be read; unmount it and run %s",
-		     fs->fstype, fs->mountpoint, fs->xfs ? "xfs_repair" : "e2fsck") < 0)
-		fs->notice = NULL;
-	ph_dbg(m->ctx, "%s: %s has shut down; mapping from its on-disk layout", fs->node, fs->mountpoint);
 	fs->layout = ph_layout_free(fs->layout);
 	fs->layout_tried = true;
-	r = fs->xfs ? ph_layout_load_xfs_sb(fs->node, &fs->layout) : ph_layout_load_ext4(fs->node, &fs->layout);
+	if (fs->xfs) {
+		/* XFS: its btrees on the device, as of the last log checkpoint. */
+		r = ph_xfsdisk_open(fs->node, &fs->xdisk);
+		if (r == 0) {
+			fs->method = PH_MAP_GETFSMAP;
+			fs->fs_end = ph_xfsdisk_sectors(fs->xdisk);
+		}
+		how = r < 0 ? "its on-disk structures cannot be read either" :
+		      ph_xfsdisk_has_rmapbt(fs->xdisk) ?
+		      "owners come from its on-disk reverse map as of the last log checkpoint, without paths" :
+		      "only its on-disk headers, btrees and inode chunks can be located";
+	} else {
+		r = ph_layout_load_ext4(fs->node, &fs->layout);
+		how = "only its on-disk layout can be read";
+	}
 	if (r < 0)
-		ph_warn(m->ctx, "%s: cannot read its superblock: %s", fs->node, strerror(-r));
+		ph_dbg(m->ctx, "%s: cannot read it from the device: %s", fs->node, strerror(-r));
+	free(fs->notice);
+	if (asprintf(&fs->notice, "%s on %s fails with I/O errors: the filesystem has shut down; %s. "
+		     "Unmount it and run %s", fs->fstype, fs->mountpoint, how,
+		     fs->xfs ? "xfs_repair" : "e2fsck") < 0)
+		fs->notice = NULL;
 }
 
 static int fs_setup(struct ph_mapper *m, struct ph_map_fs *fs, enum ph_map_method want,
@@ -214,8 +229,8 @@ static int fs_setup(struct ph_mapper *m, struct ph_map_fs *fs, enum ph_map_metho
 	}
 	fs->root_fd = open(fs->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->root_fd < 0 && errno == EIO) {
+		fs->method = PH_MAP_GETFSMAP;
 		fs_enter_shutdown(m, fs);
-		fs->method = want == PH_MAP_FIEMAP ? PH_MAP_FIEMAP : PH_MAP_GETFSMAP;
 		return 0;
 	}
 	if (fs->root_fd < 0) {
@@ -234,8 +249,8 @@ static int fs_setup(struct ph_mapper *m, struct ph_map_fs *fs, enum ph_map_metho
 	}
 	r = ph_getfsmap_probe(fs->root_fd, fs->dev, &fs->fsmap_works, &fs->fsmap_owners);
 	if (r == -EIO) {
+		fs->method = PH_MAP_GETFSMAP;
 		fs_enter_shutdown(m, fs);
-		fs->method = want == PH_MAP_FIEMAP ? PH_MAP_FIEMAP : PH_MAP_GETFSMAP;
 		return 0;
 	}
 	if (r < 0) {
@@ -281,6 +296,7 @@ _public_ struct ph_mapper *ph_mapper_free(struct ph_mapper *m)
 		safe_close(m->fs[i].root_fd);
 		ph_findex_free(m->fs[i].index);
 		ph_layout_free(m->fs[i].layout);
+		ph_xfsdisk_free(m->fs[i].xdisk);
 		free(m->fs[i].notice);
 	}
 	free(m->fs);
@@ -463,6 +479,8 @@ static const char *ext4_special(uint64_t owner)
 	return "metadata";
 }
 
+static int push_unknown(struct recs *out, uint64_t s, uint64_t n, const char *fmt, ...) _printf_(4, 5);
+
 static int collect_fsmap(void *userdata, const struct ph_fsmap_rec *fr)
 {
 	struct fsmap_collect *c = userdata;
@@ -472,6 +490,12 @@ static int collect_fsmap(void *userdata, const struct ph_fsmap_rec *fr)
 	if (s >= e)
 		return 0;
 	if (fr->flags & FMR_OF_SPECIAL_OWNER) {
+		if (fr->owner == FMR_OWN_FREE && c->fs->shutdown)
+			/* Free on disk says nothing of what the unreplayed log
+			 * allocated since: never call that free. */
+			return push_unknown(c->out, s, e - s,
+					    "free in the on-disk btrees, but the filesystem has shut down "
+					    "and its log may have allocated it since");
 		if (fr->owner == FMR_OWN_FREE)
 			r.type = PH_OWNER_FREE;
 		else if (fr->owner == FMR_OWN_UNKNOWN)
@@ -522,7 +546,6 @@ static int ensure_index(struct ph_mapper *m, struct ph_map_fs *fs)
 	return 0;
 }
 
-static int push_unknown(struct recs *out, uint64_t s, uint64_t n, const char *fmt, ...) _printf_(4, 5);
 static int push_unknown(struct recs *out, uint64_t s, uint64_t n, const char *fmt, ...)
 {
 	struct rec r = { .start = s, .count = n, .type = PH_OWNER_UNKNOWN };
@@ -710,35 +733,54 @@ static int split_shared(struct recs *out, size_t first, bool keep_flag)
 	return r;
 }
 
-static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint64_t n,
-		    struct recs *out)
+static void drop_recs(struct recs *out, size_t first)
 {
-	struct ph_ranges gaps = { 0 }, uncovered = { 0 };
-	struct fsmap_collect c = { .fs = fs, .s = s, .e = s + n, .out = out, .gaps = &gaps };
-	size_t first = out->n;
+	for (size_t i = first; i < out->n; i++)
+		free(out->v[i].reason);
+	out->n = first;
+}
+
+/* Records of a filesystem that has shut down: the on-disk XFS reader, or
+ * nothing (everything then becomes a gap). */
+static int query_shutdown(struct ph_mapper *m, struct ph_map_fs *fs, struct fsmap_collect *c)
+{
+	size_t first = c->out->n;
 	int r;
 
-	if (fs->shutdown)
-		goto shutdown;
+	if (fs->xdisk) {
+		r = ph_xfsdisk_fsmap(fs->xdisk, c->s, c->e - c->s, collect_fsmap, c);
+		if (r == 0)
+			return 0;
+		ph_warn(m->ctx, "%s: reading its on-disk btrees failed: %s", fs->node, strerror(-r));
+		drop_recs(c->out, first);
+		ph_ranges_clear(c->gaps);
+	}
+	return ph_ranges_add(c->gaps, c->s, c->e - c->s);
+}
+
+static int query_live(struct ph_mapper *m, struct ph_map_fs *fs, struct fsmap_collect *c)
+{
+	size_t first = c->out->n;
+	int r;
+
 	if (fs->fsmap_works) {
-		r = ph_getfsmap(fs->root_fd, fs->dev, s, n, collect_fsmap, &c);
+		r = ph_getfsmap(fs->root_fd, fs->dev, c->s, c->e - c->s, collect_fsmap, c);
 		if (r == -EIO) {
 			/* Shut down since we started: drop what we got, start over. */
-			for (size_t i = first; i < out->n; i++)
-				free(out->v[i].reason);
-			out->n = first;
+			drop_recs(c->out, first);
+			ph_ranges_clear(c->gaps);
 			fs_enter_shutdown(m, fs);
-			goto shutdown;
+			return query_shutdown(m, fs, c);
 		}
 		if (r < 0) {
 			ph_err(m->ctx, "%s: GETFSMAP of sectors %" PRIu64 "+%" PRIu64 " failed: %s",
-			       fs->mountpoint, s, n, strerror(-r));
-			goto out;
+			       fs->mountpoint, c->s, c->e - c->s, strerror(-r));
+			return r;
 		}
 	} else {
-		r = ph_ranges_add(&gaps, s, n);
+		r = ph_ranges_add(c->gaps, c->s, c->e - c->s);
 		if (r < 0)
-			goto out;
+			return r;
 	}
 
 	if (fs->method == PH_MAP_FIEMAP) {
@@ -747,14 +789,14 @@ static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint6
 
 		r = ensure_index(m, fs);
 		if (r < 0)
-			goto out;
-		r = ph_findex_query(fs->index, s, n, &hits, &nh);
+			return r;
+		r = ph_findex_query(fs->index, c->s, c->e - c->s, &hits, &nh);
 		if (r < 0)
-			goto out;
-		ph_ranges_normalize(&gaps);
+			return r;
+		ph_ranges_normalize(c->gaps);
 		for (size_t i = 0; i < nh; i++) {
 			const struct ph_fext *x = hits[i];
-			uint64_t xs = MAX(x->physical, s), xe = MIN(x->physical + x->count, s + n);
+			uint64_t xs = MAX(x->physical, c->s), xe = MIN(x->physical + x->count, c->e);
 			struct rec rr = {
 				.start = xs,
 				.count = xe - xs,
@@ -768,23 +810,30 @@ static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint6
 			};
 			struct ph_range cut = { .start = xs, .count = xe - xs };
 
-			r = recs_push(out, &rr);
+			r = recs_push(c->out, &rr);
 			if (r == 0)
-				r = ph_ranges_subtract(&gaps, &cut);
+				r = ph_ranges_subtract(c->gaps, &cut);
 			if (r < 0)
-				goto out;
+				return r;
 		}
 	}
+	return 0;
+}
+
+static int fs_query(struct ph_mapper *m, struct ph_map_fs *fs, uint64_t s, uint64_t n,
+		    struct recs *out)
+{
+	struct ph_ranges gaps = { 0 }, uncovered = { 0 };
+	struct fsmap_collect c = { .fs = fs, .s = s, .e = s + n, .out = out, .gaps = &gaps };
+	size_t first = out->n;
+	int r;
+
+	r = fs->shutdown ? query_shutdown(m, fs, &c) : query_live(m, fs, &c);
+	if (r < 0)
+		goto out;
 	r = split_shared(out, first, fs->method == PH_MAP_FIEMAP);
 	if (r < 0)
 		goto out;
-	if (0) {
-shutdown:
-		ph_ranges_clear(&gaps);
-		r = ph_ranges_add(&gaps, s, n);
-		if (r < 0)
-			goto out;
-	}
 	ph_ranges_normalize(&gaps);
 	for (size_t i = 0; i < gaps.n; i++) {
 		r = classify_gap(m, fs, gaps.v[i].start, gaps.v[i].count, out);
@@ -1100,8 +1149,9 @@ _public_ int ph_mapper_map(struct ph_mapper *m, const struct ph_range *ranges, s
 		return -ENOMEM;
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = map_one(m, &ranges[i], &res[i]);
+	/* A filesystem that has shut down cannot be walked: inode numbers only. */
 	for (size_t i = 0; r == 0 && !m->no_paths && i < m->n_fs; i++)
-		if (m->fs[i].method != PH_MAP_NONE)
+		if (m->fs[i].method != PH_MAP_NONE && !m->fs[i].shutdown)
 			r = attach_paths(m, &m->fs[i], res, n);
 	if (r < 0) {
 		ph_error_set(err, "%s: mapping failed: %s", m->blk->path, strerror(-r));

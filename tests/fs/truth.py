@@ -4,6 +4,7 @@
 
     truth.py check [--unprivileged] MOUNT DEVICE FSTYPE MAP.json
     truth.py agree A.json B.json
+    truth.py shutdown LIVE.json DOWN.json
 
 check: the truth is computed here, without pmemheal's code: a brute-force
 FIEMAP of every file (GETBMAPX for XFS directories, which have no FIEMAP),
@@ -368,6 +369,46 @@ def agree(a, b):
     return checked
 
 
+def shutdown(live, down):
+    """A map of a quiesced filesystem after it shut down (DOWN, read from the
+    device) against the map of it just before (LIVE): the same owners for
+    every sector, except that free space becomes unknown (the log may have
+    allocated it), files lose their paths, and space LIVE could not name
+    (XFS without rmapbt) may now be named as metadata."""
+    dl, dd = json.load(open(live)), json.load(open(down))
+    atl, atd = owners_at(dl), owners_at(dd)
+    checked = collections.Counter()
+
+    def norm(o, s):
+        if o["type"] == "file":
+            return ("file",) + file_key(o, s) + (o["shared"], o["unwritten"])
+        return (o["type"], o.get("what"))
+
+    for key in sorted(atl):
+        s = key[1]
+        nl = sorted(norm(o, s) for o in atl[key])
+        nd = sorted(norm(o, s) for o in atd.get(key, []))
+        if nl == [("free", None)]:
+            ok = len(nd) == 1 and nd[0][0] == "unknown"
+            checked["free->unknown"] += 1
+        elif all(x[0] == "unknown" for x in nl):
+            ok = len(nd) == 1 and nd[0][0] in ("metadata", "unknown")
+            checked["unknown"] += 1
+        elif dl["method"] == "fiemap" and all(x[0] == "file" for x in nl):
+            # Without rmapbt, file owners come only from walking files.
+            ok = len(nd) == 1 and nd[0][0] == "unknown"
+            checked["file->unknown"] += 1
+        else:
+            ok = nl == nd
+            checked[nl[0][0]] += 1
+        if not ok:
+            fail("sector %d: live %s, shut down %s" % (s, nl, nd))
+        for o in atd.get(key, []):
+            if o["type"] == "file" and o["paths"]:
+                fail("sector %d: paths from a filesystem that has shut down: %s" % (s, o))
+    return checked
+
+
 def main():
     if len(sys.argv) == 7 and sys.argv[1:3] == ["check", "--unprivileged"]:
         checked = check(*sys.argv[3:7], unprivileged=True)
@@ -375,6 +416,8 @@ def main():
         checked = check(*sys.argv[2:6])
     elif len(sys.argv) == 4 and sys.argv[1] == "agree":
         checked = agree(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "shutdown":
+        checked = shutdown(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
     for f in failures[:25]:

@@ -256,38 +256,19 @@ static int part_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-_public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkdev **ret)
+/* Fill b from its sysfs directory sysdir (b->path and b->dev are set). */
+static int blkdev_from_sysfs(struct ph_ctx *ctx, struct ph_blkdev *b, const char *sysdir)
 {
-	_cleanup_(ph_blkdev_freep) struct ph_blkdev *b = NULL;
-	_cleanup_free_ char *link = NULL, *sysdir = NULL, *real = NULL;
+	_cleanup_free_ char *real = NULL;
 	_cleanup_(closedirp) DIR *d = NULL;
 	struct dirent *de;
-	struct stat st;
 	uint64_t v;
 	char *slash;
 	int r;
 
-	if (stat(path, &st) < 0)
-		return negative_errno();
-	if (!S_ISBLK(st.st_mode))
-		return -ENOTBLK;
-
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	b->dev = st.st_rdev;
-	b->path = strdup(path);
-	if (!b->path)
-		return -ENOMEM;
-
-	if (asprintf(&link, "/sys/dev/block/%u:%u", major(b->dev), minor(b->dev)) < 0)
-		return -ENOMEM;
-	r = ph_ctx_path(ctx, link, &sysdir);
-	if (r < 0)
-		return r;
 	real = realpath(sysdir, NULL);
 	if (!real) {
-		ph_err(ctx, "%s: no sysfs entry %s: %m", path, sysdir);
+		ph_err(ctx, "%s: no sysfs entry %s: %m", b->path, sysdir);
 		return -ENODEV;
 	}
 	slash = strrchr(real, '/');
@@ -297,7 +278,7 @@ _public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkd
 
 	r = sysfs_attr(real, "size", &b->size);
 	if (r < 0) {
-		ph_err(ctx, "%s: cannot read %s/size: %s", path, real, strerror(-r));
+		ph_err(ctx, "%s: cannot read %s/size: %s", b->path, real, strerror(-r));
 		return r == -ENOENT ? -ENODEV : r;
 	}
 
@@ -305,7 +286,7 @@ _public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkd
 		b->is_partition = true;
 		r = sysfs_attr(real, "start", &b->part_start);
 		if (r < 0) {
-			ph_err(ctx, "%s: cannot read %s/start: %s", path, real, strerror(-r));
+			ph_err(ctx, "%s: cannot read %s/start: %s", b->path, real, strerror(-r));
 			return r;
 		}
 		*slash = '\0';
@@ -337,7 +318,7 @@ _public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkd
 			if (r == 0)
 				r = read_devt(sub, &pdev);
 			if (r < 0) {
-				ph_err(ctx, "%s: cannot read partition %s: %s", path, sub, strerror(-r));
+				ph_err(ctx, "%s: cannot read partition %s: %s", b->path, sub, strerror(-r));
 				return r;
 			}
 			r = add_part(ctx, b, de->d_name, pdev, start, count);
@@ -353,6 +334,66 @@ _public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkd
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+_public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkdev **ret)
+{
+	_cleanup_(ph_blkdev_freep) struct ph_blkdev *b = NULL;
+	_cleanup_free_ char *link = NULL, *sysdir = NULL;
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) < 0)
+		return negative_errno();
+	if (!S_ISBLK(st.st_mode))
+		return -ENOTBLK;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->dev = st.st_rdev;
+	b->path = strdup(path);
+	if (!b->path)
+		return -ENOMEM;
+	if (asprintf(&link, "/sys/dev/block/%u:%u", major(b->dev), minor(b->dev)) < 0)
+		return -ENOMEM;
+	r = ph_ctx_path(ctx, link, &sysdir);
+	if (r < 0)
+		return r;
+	r = blkdev_from_sysfs(ctx, b, sysdir);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+_public_ int ph_blkdev_open_name(struct ph_ctx *ctx, const char *name, struct ph_blkdev **ret)
+{
+	_cleanup_(ph_blkdev_freep) struct ph_blkdev *b = NULL;
+	_cleanup_free_ char *link = NULL, *sysdir = NULL;
+	int r;
+
+	if (!name || !*name || strchr(name, '/'))
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	if (asprintf(&b->path, "/dev/%s", name) < 0) {
+		b->path = NULL;
+		return -ENOMEM;
+	}
+	if (asprintf(&link, "/sys/class/block/%s", name) < 0)
+		return -ENOMEM;
+	r = ph_ctx_path(ctx, link, &sysdir);
+	if (r < 0)
+		return r;
+	r = read_devt(sysdir, &b->dev);
+	if (r < 0)
+		return r == -ENOENT ? -ENODEV : r;
+	r = blkdev_from_sysfs(ctx, b, sysdir);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(b);
 	return 0;
 }

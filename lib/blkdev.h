@@ -54,6 +54,9 @@ struct ph_blkdev {
  * too (-EIO with a logged reason).
  */
 int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkdev **ret);
+/* The same from a kernel name ("pmem0"), through /sys/class/block under the
+ * context's root; path is set to "/dev/NAME". */
+int ph_blkdev_open_name(struct ph_ctx *ctx, const char *name, struct ph_blkdev **ret);
 struct ph_blkdev *ph_blkdev_free(struct ph_blkdev *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_blkdev *, ph_blkdev_free);
 

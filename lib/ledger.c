@@ -1,0 +1,902 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Ledger on SQLite.  One connection, one writer: the daemon's or the CLI's
+ * (the runtime lock keeps them apart).  WAL with synchronous=FULL, so a
+ * committed change survives a crash or power loss.  The schema is versioned
+ * with PRAGMA user_version.
+ *
+ * Diffing, per namespace, observations O (merged intervals) against rows:
+ *   o overlaps no row         -> new row (state new)
+ *   o overlaps one row        -> same extent: seen; else grown or shrunk
+ *   o overlaps several rows   -> merged into the oldest; histories follow
+ *   row listed before, not now: cleared if the boot is the same, else
+ *                               forgotten (the lists restart empty after a
+ *                               reboot; the ledger remembers)
+ *   row healed, listed again  -> new again ("reappeared")
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "range.h"
+
+#define SCHEMA_VERSION 1
+
+static const char *const schema_v1 =
+	"CREATE TABLE ranges ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ns_id TEXT NOT NULL,"
+	"  start INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL CHECK (count > 0),"
+	"  device TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('new','mapped','planned','repairing','repaired',"
+	"                                       'cleared','pinned','failed','lost')),"
+	"  origin TEXT NOT NULL,"
+	"  in_kernel INTEGER NOT NULL DEFAULT 1,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  last_boot TEXT,"
+	"  UNIQUE (ns_id, start));"
+	"CREATE TABLE history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  range_id INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  event TEXT NOT NULL,"
+	"  state TEXT,"
+	"  detail TEXT);"
+	"CREATE INDEX history_range ON history (range_id);";
+
+struct ph_ledger {
+	struct ph_ctx *ctx;
+	sqlite3 *db;
+	char *path;
+	char *moved_aside;
+	bool readonly;
+};
+
+static const char *const state_names[_PH_STATE_MAX] = {
+	[PH_STATE_NEW] = "new",           [PH_STATE_MAPPED] = "mapped",
+	[PH_STATE_PLANNED] = "planned",   [PH_STATE_REPAIRING] = "repairing",
+	[PH_STATE_REPAIRED] = "repaired", [PH_STATE_CLEARED] = "cleared",
+	[PH_STATE_PINNED] = "pinned",     [PH_STATE_FAILED] = "failed",
+	[PH_STATE_LOST] = "lost",
+};
+
+_public_ const char *ph_state_to_string(enum ph_state s)
+{
+	return s < _PH_STATE_MAX ? state_names[s] : "?";
+}
+
+_public_ int ph_state_from_string(const char *s, enum ph_state *ret)
+{
+	for (int i = 0; i < _PH_STATE_MAX; i++)
+		if (s && strcmp(s, state_names[i]) == 0) {
+			*ret = (enum ph_state)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static bool terminal(enum ph_state s)
+{
+	return s == PH_STATE_REPAIRED || s == PH_STATE_CLEARED || s == PH_STATE_LOST;
+}
+
+_public_ bool ph_state_transition_ok(enum ph_state from, enum ph_state to)
+{
+	/* new -> mapped -> planned -> repairing -> repaired|cleared|pinned|failed|lost,
+	 * with re-planning, retrying and resuming; anything may become cleared
+	 * when the kernel drops it, and anything healed may become new again. */
+	static const unsigned allowed[_PH_STATE_MAX] = {
+		[PH_STATE_NEW] = 1u << PH_STATE_MAPPED | 1u << PH_STATE_LOST,
+		[PH_STATE_MAPPED] = 1u << PH_STATE_MAPPED | 1u << PH_STATE_PLANNED | 1u << PH_STATE_LOST,
+		[PH_STATE_PLANNED] = 1u << PH_STATE_MAPPED | 1u << PH_STATE_PLANNED | 1u << PH_STATE_REPAIRING,
+		[PH_STATE_REPAIRING] = 1u << PH_STATE_REPAIRING | 1u << PH_STATE_REPAIRED |
+				       1u << PH_STATE_PINNED | 1u << PH_STATE_FAILED | 1u << PH_STATE_LOST,
+		[PH_STATE_REPAIRED] = 0,
+		[PH_STATE_CLEARED] = 0,
+		[PH_STATE_PINNED] = 1u << PH_STATE_REPAIRING,
+		[PH_STATE_FAILED] = 1u << PH_STATE_MAPPED | 1u << PH_STATE_PLANNED | 1u << PH_STATE_LOST,
+		[PH_STATE_LOST] = 0,
+	};
+
+	if (from >= _PH_STATE_MAX || to >= _PH_STATE_MAX)
+		return false;
+	if (to == PH_STATE_CLEARED)
+		return !terminal(from) || from == PH_STATE_CLEARED;
+	if (to == PH_STATE_NEW)
+		return terminal(from) || from == PH_STATE_PINNED;
+	return allowed[from] & (1u << to);
+}
+
+_public_ const char *ph_change_type_to_string(enum ph_change_type t)
+{
+	static const char *const names[] = {
+		[PH_CHANGE_NEW] = "new",           [PH_CHANGE_GROWN] = "grown",
+		[PH_CHANGE_SHRUNK] = "shrunk",     [PH_CHANGE_CLEARED] = "cleared",
+		[PH_CHANGE_FORGOTTEN] = "forgotten", [PH_CHANGE_RELISTED] = "relisted",
+	};
+
+	return t < ELEMENTSOF(names) ? names[t] : "?";
+}
+
+_public_ uint64_t ph_now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+_public_ int ph_read_boot_id(struct ph_ctx *ctx, char **ret)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	char buf[64];
+	size_t n;
+	int r;
+
+	r = ph_ctx_path(ctx, "/proc/sys/kernel/random/boot_id", &path);
+	if (r < 0)
+		return r;
+	f = fopen(path, "re");
+	if (!f)
+		return negative_errno();
+	if (!fgets(buf, sizeof(buf), f))
+		return -EBADMSG;
+	n = strcspn(buf, "\n");
+	buf[n] = '\0';
+	if (n < 8)
+		return -EBADMSG;
+	*ret = strdup(buf);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* sqlite result codes to -errno, at the boundary */
+static int sql_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EBADMSG;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_IOERR:
+	default:
+		return -EIO;
+	}
+}
+
+static int exec(struct ph_ledger *l, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		ph_err(l->ctx, "%s: %s", l->path, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+	}
+	return sql_errno(rc);
+}
+
+static int prepare(struct ph_ledger *l, sqlite3_stmt **st, const char *sql)
+{
+	int rc = sqlite3_prepare_v2(l->db, sql, -1, st, NULL);
+
+	if (rc != SQLITE_OK)
+		ph_err(l->ctx, "%s: %s", l->path, sqlite3_errmsg(l->db));
+	return sql_errno(rc);
+}
+
+static int step_done(struct ph_ledger *l, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ph_err(l->ctx, "%s: %s", l->path, sqlite3_errmsg(l->db));
+	return sql_errno(rc);
+}
+
+_public_ struct ph_ledger *ph_ledger_free(struct ph_ledger *l)
+{
+	if (!l)
+		return NULL;
+	sqlite3_close_v2(l->db);
+	ph_ctx_unref(l->ctx);
+	free(l->path);
+	free(l->moved_aside);
+	free(l);
+	return NULL;
+}
+
+_public_ const char *ph_ledger_get_path(const struct ph_ledger *l)
+{
+	return l->path;
+}
+
+_public_ const char *ph_ledger_get_moved_aside(const struct ph_ledger *l)
+{
+	return l->moved_aside;
+}
+
+/* Open the file and make sure it is a sound ledger of a version we know. */
+static int open_db(struct ph_ledger *l, struct ph_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r, version;
+
+	rc = sqlite3_open_v2(l->path, &l->db,
+			     l->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		ph_error_set(err, "%s: cannot open: %s", l->path,
+			     l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+		return sql_errno(rc);
+	}
+	sqlite3_busy_timeout(l->db, 5000);
+	sqlite3_extended_result_codes(l->db, 1);
+
+	/* quick_check reads every page: garbage, truncation and damaged
+	 * b-trees show up here rather than halfway through a scan. */
+	rc = sqlite3_prepare_v2(l->db, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		ph_error_set(err, "%s: damaged: %s", l->path, sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		return -EBADMSG;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW) {
+		ph_error_set(err, "%s: cannot read: %s", l->path, sqlite3_errmsg(l->db));
+		return sql_errno(rc) ?: -EIO;
+	}
+
+	rc = sqlite3_prepare_v2(l->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		ph_error_set(err, "%s: cannot read its version: %s", l->path, sqlite3_errmsg(l->db));
+		return sql_errno(rc) ?: -EIO;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > SCHEMA_VERSION) {
+		ph_error_set(err, "%s: written by a newer pmemheal (schema %d, this one knows %d); "
+			     "left untouched", l->path, version, SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	if (l->readonly) {
+		if (version == 0) {
+			ph_error_set(err, "%s: empty ledger", l->path);
+			return -ENOENT;
+		}
+		return 0;
+	}
+	r = exec(l, "PRAGMA journal_mode=WAL");
+	if (r == 0)
+		r = exec(l, "PRAGMA synchronous=FULL");
+	if (r == 0)
+		r = exec(l, "PRAGMA foreign_keys=ON");
+	if (r < 0) {
+		ph_error_set(err, "%s: cannot set up the journal: %s", l->path, sqlite3_errmsg(l->db));
+		return r;
+	}
+	if (version == 0) {
+		r = exec(l, "BEGIN IMMEDIATE");
+		if (r == 0)
+			r = exec(l, schema_v1);
+		if (r == 0)
+			r = exec(l, "PRAGMA user_version = 1");
+		if (r == 0)
+			r = exec(l, "COMMIT");
+		if (r < 0) {
+			(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+			ph_error_set(err, "%s: cannot create the schema: %s", l->path, sqlite3_errmsg(l->db));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int move_aside(struct ph_ledger *l)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	int r = 0;
+
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", localtime_r(&t, &tm));
+	free(l->moved_aside);
+	if (asprintf(&l->moved_aside, "%s.corrupt-%s", l->path, stamp) < 0) {
+		l->moved_aside = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+		_cleanup_free_ char *from = NULL, *to = NULL;
+
+		if (asprintf(&from, "%s%s", l->path, suffixes[i]) < 0 ||
+		    asprintf(&to, "%s%s", l->moved_aside, suffixes[i]) < 0)
+			return -ENOMEM;
+		/* Never overwrite an earlier moved-aside file. */
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0 && errno != ENOENT &&
+		    r == 0)
+			r = negative_errno();
+	}
+	return r;
+}
+
+_public_ int ph_ledger_open(struct ph_ctx *ctx, const char *state_dir, unsigned flags,
+			    struct ph_ledger **ret, struct ph_error *err)
+{
+	_cleanup_(ph_ledger_freep) struct ph_ledger *l = NULL;
+	struct ph_error first = { { 0 } };
+	int r;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->ctx = ph_ctx_ref(ctx);
+	l->readonly = flags & PH_LEDGER_READONLY;
+	if (asprintf(&l->path, "%s/ledger.db", state_dir) < 0) {
+		l->path = NULL;
+		return -ENOMEM;
+	}
+	if (l->readonly) {
+		if (access(l->path, F_OK) < 0) {
+			r = negative_errno();
+			ph_error_set(err, "%s: %s", l->path, r == -ENOENT ? "no ledger yet (run pmemheal scan)" :
+				     strerror(-r));
+			return r;
+		}
+	} else if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		r = negative_errno();
+		ph_error_set(err, "%s: cannot create the state directory: %s", state_dir, strerror(-r));
+		return r;
+	}
+
+	r = open_db(l, &first);
+	if (r == 0 || l->readonly || r == -EPROTO || r == -ENOMEM || r == -EBUSY) {
+		if (r < 0)
+			*err = first;
+		else
+			*ret = TAKE_PTR(l);
+		return r;
+	}
+
+	/* Corrupt or unreadable: keep it for inspection, start afresh; the
+	 * caller's next scan rebuilds the ledger from the kernel's lists. */
+	sqlite3_close_v2(l->db);
+	l->db = NULL;
+	r = move_aside(l);
+	if (r < 0) {
+		ph_error_set(err, "%s (and it cannot be moved aside: %s)", first.message, strerror(-r));
+		return r;
+	}
+	ph_err(ctx, "%s; moved it aside to %s and started a new ledger, which the next scan fills "
+	       "from the kernel's lists", first.message, l->moved_aside);
+	r = open_db(l, err);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+#define ROW_COLUMNS "id, ns_id, device, start, count, state, origin, in_kernel, first_seen, last_seen"
+
+static void fill_row(sqlite3_stmt *st, struct ph_range_row *row)
+{
+	enum ph_state s = PH_STATE_NEW;
+
+	(void)ph_state_from_string((const char *)sqlite3_column_text(st, 5), &s);
+	*row = (struct ph_range_row){
+		.id = sqlite3_column_int64(st, 0),
+		.ns_id = (const char *)sqlite3_column_text(st, 1),
+		.device = (const char *)sqlite3_column_text(st, 2),
+		.start = (uint64_t)sqlite3_column_int64(st, 3),
+		.count = (uint64_t)sqlite3_column_int64(st, 4),
+		.state = s,
+		.origin = (const char *)sqlite3_column_text(st, 6),
+		.in_kernel = sqlite3_column_int(st, 7),
+		.first_seen = (uint64_t)sqlite3_column_int64(st, 8),
+		.last_seen = (uint64_t)sqlite3_column_int64(st, 9),
+	};
+}
+
+_public_ int ph_ledger_foreach(struct ph_ledger *l, const char *ns_id, ph_row_fn fn, void *userdata)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(l, &st, ns_id ? "SELECT " ROW_COLUMNS " FROM ranges WHERE ns_id = ? ORDER BY ns_id, start"
+				  : "SELECT " ROW_COLUMNS " FROM ranges ORDER BY ns_id, start");
+	if (r < 0)
+		return r;
+	if (ns_id)
+		sqlite3_bind_text(st, 1, ns_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ph_range_row row;
+
+		fill_row(st, &row);
+		r = fn(userdata, &row);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		ph_err(l->ctx, "%s: %s", l->path, sqlite3_errmsg(l->db));
+		r = sql_errno(rc);
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+_public_ int ph_ledger_count(struct ph_ledger *l, uint64_t counts[_PH_STATE_MAX])
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(counts, 0, sizeof(uint64_t) * _PH_STATE_MAX);
+	r = prepare(l, &st, "SELECT state, COUNT(*) FROM ranges GROUP BY state");
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum ph_state s;
+
+		if (ph_state_from_string((const char *)sqlite3_column_text(st, 0), &s) == 0)
+			counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+}
+
+_public_ int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn, void *userdata)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(l, &st, "SELECT time, event, state, detail FROM history WHERE range_id = ? ORDER BY id");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ph_history_row h = {
+			.time = (uint64_t)sqlite3_column_int64(st, 0),
+			.event = (const char *)sqlite3_column_text(st, 1),
+			.state = (const char *)sqlite3_column_text(st, 2),
+			.detail = (const char *)sqlite3_column_text(st, 3),
+		};
+
+		r = fn(userdata, &h);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_errno(rc);
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+static int add_history(struct ph_ledger *l, int64_t id, uint64_t now, const char *event,
+		       const char *state, const char *detail)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = prepare(l, &st, "INSERT INTO history (range_id, time, event, state, detail) VALUES (?, ?, ?, ?, ?)");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 3, event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
+	r = step_done(l, st);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int get_row(struct ph_ledger *l, int64_t id, void (*fn)(void *, const struct ph_range_row *),
+		   void *userdata)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(l, &st, "SELECT " ROW_COLUMNS " FROM ranges WHERE id = ?");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		struct ph_range_row row;
+
+		fill_row(st, &row);
+		fn(userdata, &row);
+		r = 0;
+	} else
+		r = rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+struct emit {
+	ph_change_fn fn;
+	void *userdata;
+	enum ph_change_type type;
+	uint64_t old_start, old_count;
+};
+
+static void emit_row(void *userdata, const struct ph_range_row *row)
+{
+	struct emit *e = userdata;
+	struct ph_change c = { .type = e->type, .row = *row, .old_start = e->old_start, .old_count = e->old_count };
+
+	if (e->fn)
+		e->fn(e->userdata, &c);
+}
+
+static int emit_change(struct ph_ledger *l, int64_t id, enum ph_change_type type, uint64_t old_start,
+		       uint64_t old_count, ph_change_fn fn, void *userdata)
+{
+	struct emit e = { fn, userdata, type, old_start, old_count };
+
+	return fn ? get_row(l, id, emit_row, &e) : 0;
+}
+
+_public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state to, const char *event,
+				 const char *detail, uint64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	enum ph_state from;
+	int r, rc;
+
+	r = prepare(l, &st, "SELECT state FROM ranges WHERE id = ?");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
+	}
+	r = ph_state_from_string((const char *)sqlite3_column_text(st, 0), &from);
+	sqlite3_finalize(st);
+	if (r < 0)
+		return -EBADMSG;
+	if (!ph_state_transition_ok(from, to)) {
+		ph_dbg(l->ctx, "range %" PRId64 ": %s -> %s is not allowed", id, ph_state_to_string(from),
+		       ph_state_to_string(to));
+		return -EINVAL;
+	}
+	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = prepare(l, &st, "UPDATE ranges SET state = ? WHERE id = ?");
+	if (r == 0) {
+		sqlite3_bind_text(st, 1, ph_state_to_string(to), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, id);
+		r = step_done(l, st);
+		sqlite3_finalize(st);
+	}
+	if (r == 0)
+		r = add_history(l, id, now, event ? event : "state", ph_state_to_string(to), detail);
+	if (r == 0)
+		r = exec(l, "COMMIT");
+	if (r < 0)
+		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+/* ---- the diff --------------------------------------------------------- */
+
+struct lrow {
+	int64_t id;
+	uint64_t start, count;
+	enum ph_state state;
+	bool in_kernel;
+	char *boot;
+	bool matched;
+};
+
+static const char *origin_string(unsigned o)
+{
+	switch (o & (PH_ORIGIN_DEVICE | PH_ORIGIN_REGION)) {
+	case PH_ORIGIN_DEVICE:
+		return "device";
+	case PH_ORIGIN_REGION:
+		return "region";
+	default:
+		return "device+region";
+	}
+}
+
+static int load_rows(struct ph_ledger *l, const char *ns_id, struct lrow **ret, size_t *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	struct lrow *v = NULL;
+	size_t n = 0;
+	int r, rc;
+
+	r = prepare(l, &st, "SELECT id, start, count, state, in_kernel, last_boot FROM ranges WHERE ns_id = ? ORDER BY start");
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, ns_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct lrow *nv = reallocarray(v, n + 1, sizeof(*v));
+		const char *boot = (const char *)sqlite3_column_text(st, 5);
+
+		if (!nv) {
+			r = -ENOMEM;
+			break;
+		}
+		v = nv;
+		v[n] = (struct lrow){
+			.id = sqlite3_column_int64(st, 0),
+			.start = (uint64_t)sqlite3_column_int64(st, 1),
+			.count = (uint64_t)sqlite3_column_int64(st, 2),
+			.in_kernel = sqlite3_column_int(st, 4),
+			.boot = boot ? strdup(boot) : NULL,
+		};
+		(void)ph_state_from_string((const char *)sqlite3_column_text(st, 3), &v[n].state);
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_errno(rc);
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i].boot);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int obs_cmp(const void *a, const void *b)
+{
+	const struct ph_observation *x = a, *y = b;
+	int k = strcmp(x->ns_id, y->ns_id);
+
+	if (k)
+		return k;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Merge one namespace's observations into maximal intervals, OR-ing origins. */
+static size_t merge_obs(struct ph_observation *v, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (o > 0 && v[i].start <= v[o - 1].start + v[o - 1].count) {
+			uint64_t end = MAX(v[o - 1].start + v[o - 1].count, v[i].start + v[i].count);
+
+			v[o - 1].count = end - v[o - 1].start;
+			v[o - 1].origin |= v[i].origin;
+		} else
+			v[o++] = v[i];
+	}
+	return o;
+}
+
+static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observation *obs, size_t n_obs,
+		    const char *boot_id, uint64_t now, ph_change_fn fn, void *userdata)
+{
+	struct lrow *rows = NULL;
+	size_t n_rows = 0;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = load_rows(l, ns_id, &rows, &n_rows);
+	if (r < 0)
+		return r;
+
+	for (size_t i = 0; r == 0 && i < n_obs; i++) {
+		const struct ph_observation *o = &obs[i];
+		size_t first = SIZE_MAX, hits = 0;
+
+		for (size_t k = 0; k < n_rows; k++)
+			if (rows[k].id && rows[k].start < o->start + o->count &&
+			    o->start < rows[k].start + rows[k].count) {
+				if (first == SIZE_MAX || rows[k].id < rows[first].id)
+					first = k;
+				hits++;
+			}
+
+		if (hits == 0) {
+			int64_t id;
+
+			r = prepare(l, &st, "INSERT INTO ranges (ns_id, start, count, device, state, origin, in_kernel, first_seen, last_seen, last_boot) "
+					    "VALUES (?, ?, ?, ?, 'new', ?, 1, ?, ?, ?)");
+			if (r < 0)
+				break;
+			sqlite3_bind_text(st, 1, ns_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)o->start);
+			sqlite3_bind_int64(st, 3, (sqlite3_int64)o->count);
+			sqlite3_bind_text(st, 4, o->device, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 5, origin_string(o->origin), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+			sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
+			sqlite3_bind_text(st, 8, boot_id, -1, SQLITE_STATIC);
+			r = step_done(l, st);
+			sqlite3_finalize(st);
+			if (r < 0)
+				break;
+			id = sqlite3_last_insert_rowid(l->db);
+			r = add_history(l, id, now, "detected", "new", origin_string(o->origin));
+			if (r == 0)
+				r = emit_change(l, id, PH_CHANGE_NEW, o->start, o->count, fn, userdata);
+			continue;
+		}
+
+		{
+			struct lrow *keep = &rows[first];
+			uint64_t old_start = keep->start, old_count = keep->count;
+			bool reappeared = !keep->in_kernel && terminal(keep->state);
+			bool relisted = !keep->in_kernel && !reappeared;
+			bool changed_extent = keep->start != o->start || keep->count != o->count;
+			enum ph_change_type type;
+			char detail[128];
+
+			/* Fold every other overlapping row into the oldest one. */
+			for (size_t k = 0; r == 0 && k < n_rows; k++) {
+				if (k == first || !rows[k].id || rows[k].start >= o->start + o->count ||
+				    o->start >= rows[k].start + rows[k].count)
+					continue;
+				snprintf(detail, sizeof(detail), "merged range %" PRId64 " (%" PRIu64 "+%" PRIu64 ")",
+					 rows[k].id, rows[k].start, rows[k].count);
+				r = prepare(l, &st, "UPDATE history SET range_id = ? WHERE range_id = ?");
+				if (r == 0) {
+					sqlite3_bind_int64(st, 1, keep->id);
+					sqlite3_bind_int64(st, 2, rows[k].id);
+					r = step_done(l, st);
+					sqlite3_finalize(st);
+				}
+				if (r == 0) {
+					r = prepare(l, &st, "DELETE FROM ranges WHERE id = ?");
+					if (r == 0) {
+						sqlite3_bind_int64(st, 1, rows[k].id);
+						r = step_done(l, st);
+						sqlite3_finalize(st);
+					}
+				}
+				if (r == 0)
+					r = add_history(l, keep->id, now, "merged", NULL, detail);
+				rows[k].id = 0; /* gone */
+				changed_extent = true;
+			}
+			if (r < 0)
+				break;
+
+			r = prepare(l, &st, "UPDATE ranges SET start = ?, count = ?, device = ?, origin = ?, in_kernel = 1, "
+					    "last_seen = ?, last_boot = ?, state = ? WHERE id = ?");
+			if (r < 0)
+				break;
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)o->start);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)o->count);
+			sqlite3_bind_text(st, 3, o->device, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, origin_string(o->origin), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+			sqlite3_bind_text(st, 6, boot_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 7, ph_state_to_string(reappeared ? PH_STATE_NEW : keep->state), -1,
+					  SQLITE_STATIC);
+			sqlite3_bind_int64(st, 8, keep->id);
+			r = step_done(l, st);
+			sqlite3_finalize(st);
+			if (r < 0)
+				break;
+			keep->matched = true;
+
+			if (reappeared) {
+				type = PH_CHANGE_NEW;
+				r = add_history(l, keep->id, now, "reappeared", "new", origin_string(o->origin));
+			} else if (changed_extent) {
+				bool grew = o->start < old_start || o->start + o->count > old_start + old_count;
+
+				type = grew ? PH_CHANGE_GROWN : PH_CHANGE_SHRUNK;
+				snprintf(detail, sizeof(detail), "%" PRIu64 "+%" PRIu64 " -> %" PRIu64 "+%" PRIu64,
+					 old_start, old_count, o->start, o->count);
+				r = add_history(l, keep->id, now, grew ? "grown" : "partly cleared", NULL, detail);
+			} else if (relisted) {
+				type = PH_CHANGE_RELISTED;
+				r = add_history(l, keep->id, now, "listed again", NULL, NULL);
+			} else
+				continue; /* unchanged: no history, no change */
+			if (r == 0)
+				r = emit_change(l, keep->id, type, old_start, old_count, fn, userdata);
+		}
+	}
+
+	/* Rows the kernel listed before and does not list now. */
+	for (size_t k = 0; r == 0 && k < n_rows; k++) {
+		struct lrow *row = &rows[k];
+		bool same_boot = row->boot && boot_id && strcmp(row->boot, boot_id) == 0;
+		bool clear;
+
+		if (!row->id || row->matched || !row->in_kernel)
+			continue;
+		/* A range being repaired is the repairer's to settle. */
+		clear = same_boot && row->state != PH_STATE_REPAIRING && !terminal(row->state);
+		r = prepare(l, &st, clear ? "UPDATE ranges SET in_kernel = 0, state = 'cleared' WHERE id = ?"
+					  : "UPDATE ranges SET in_kernel = 0 WHERE id = ?");
+		if (r < 0)
+			break;
+		sqlite3_bind_int64(st, 1, row->id);
+		r = step_done(l, st);
+		sqlite3_finalize(st);
+		if (r == 0)
+			r = add_history(l, row->id, now, same_boot ? "no longer listed" : "not listed since reboot",
+					clear ? "cleared" : NULL, NULL);
+		if (r == 0)
+			r = emit_change(l, row->id, same_boot ? PH_CHANGE_CLEARED : PH_CHANGE_FORGOTTEN,
+					row->start, row->count, fn, userdata);
+	}
+
+	for (size_t k = 0; k < n_rows; k++)
+		free(rows[k].boot);
+	free(rows);
+	return r;
+}
+
+_public_ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, size_t n_ns,
+			     const struct ph_observation *obs, size_t n_obs, const char *boot_id,
+			     uint64_t now, ph_change_fn fn, void *userdata)
+{
+	_cleanup_free_ struct ph_observation *v = NULL;
+	int r;
+
+	if (l->readonly)
+		return -EROFS;
+	v = malloc(MAX(n_obs, (size_t)1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, obs, n_obs * sizeof(*v));
+	qsort(v, n_obs, sizeof(*v), obs_cmp);
+
+	r = exec(l, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < n_ns; i++) {
+		size_t a = 0, b;
+
+		while (a < n_obs && strcmp(v[a].ns_id, ns_ids[i]) < 0)
+			a++;
+		for (b = a; b < n_obs && strcmp(v[b].ns_id, ns_ids[i]) == 0; b++)
+			;
+		r = apply_ns(l, ns_ids[i], v + a, merge_obs(v + a, b - a), boot_id, now, fn, userdata);
+	}
+	if (r == 0)
+		r = exec(l, "COMMIT");
+	if (r < 0)
+		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}

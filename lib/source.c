@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reading the kernel's badblocks lists.  Region lists are translated with
+ * the physical addresses from the topology: a region sector s belongs to
+ * namespace ns when it lies in ns's data; its device sector is s minus
+ * (ns start - region start) / 512.  Whatever lies in no namespace's data is
+ * kept as region-only poison, not dropped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "range.h"
+#include "source.h"
+
+_public_ struct ph_scan *ph_scan_free(struct ph_scan *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_errors; i++) {
+		free(s->errors[i].device);
+		free(s->errors[i].path);
+		free(s->errors[i].message);
+	}
+	free(s->errors);
+	free(s->obs);
+	free(s->outside);
+	free(s->complete_ns);
+	free(s);
+	return NULL;
+}
+
+_public_ int ph_source_device_list(const struct ph_namespace *ns, char **ret)
+{
+	if (!ns->blockdev)
+		return -ENODEV;
+	return asprintf(ret, "/sys/block/%s/badblocks", ns->blockdev) < 0 ? -ENOMEM : 0;
+}
+
+_public_ int ph_source_region_list(const struct ph_region *rg, char **ret)
+{
+	return asprintf(ret, "/sys/bus/nd/devices/%s/badblocks", rg->name) < 0 ? -ENOMEM : 0;
+}
+
+_public_ int ph_source_read_list(struct ph_ctx *ctx, const char *path, struct ph_ranges *out,
+				 struct ph_parse_error *err)
+{
+	_cleanup_free_ char *p = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	int r;
+
+	r = ph_ctx_path(ctx, path, &p);
+	if (r < 0)
+		return r;
+	f = fopen(p, "re");
+	if (!f) {
+		r = negative_errno();
+		if (err) {
+			err->line = 0;
+			snprintf(err->reason, sizeof(err->reason), "%s", strerror(-r));
+		}
+		return r;
+	}
+	return ph_badblocks_parse(f, false, out, err);
+}
+
+static int add_error(struct ph_scan *s, const char *device, const char *path, const char *fmt, ...)
+	_printf_(4, 5);
+static int add_error(struct ph_scan *s, const char *device, const char *path, const char *fmt, ...)
+{
+	struct ph_source_error *v = reallocarray(s->errors, s->n_errors + 1, sizeof(*v));
+	va_list ap;
+	int k;
+
+	if (!v)
+		return -ENOMEM;
+	s->errors = v;
+	v += s->n_errors;
+	*v = (struct ph_source_error){ .device = strdup(device), .path = strdup(path) };
+	va_start(ap, fmt);
+	k = vasprintf(&v->message, fmt, ap);
+	va_end(ap);
+	if (k < 0 || !v->device || !v->path) {
+		free(v->device);
+		free(v->path);
+		if (k >= 0)
+			free(v->message);
+		return -ENOMEM;
+	}
+	s->n_errors++;
+	return 0;
+}
+
+static int add_obs(struct ph_scan *s, const struct ph_namespace *ns, uint64_t start, uint64_t count,
+		   unsigned origin)
+{
+	struct ph_observation *v = reallocarray(s->obs, s->n_obs + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	s->obs = v;
+	v[s->n_obs++] = (struct ph_observation){
+		.ns_id = ns->id,
+		.device = ns->blockdev ? ns->blockdev : ns->chardev ? ns->chardev : ns->name,
+		.start = start,
+		.count = count,
+		.origin = origin,
+	};
+	return 0;
+}
+
+/* Read a list; on failure record the error for that device and return 1. */
+static int read_or_record(struct ph_ctx *ctx, struct ph_scan *s, const char *device, const char *path,
+			  struct ph_ranges *out)
+{
+	struct ph_parse_error perr = { 0 };
+	int r;
+
+	r = ph_source_read_list(ctx, path, out, &perr);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		if (perr.line > 0)
+			ph_err(ctx, "%s: %s:%u: %s; skipping this list", device, path, perr.line, perr.reason);
+		else
+			ph_err(ctx, "%s: cannot read %s: %s; skipping this list", device, path, perr.reason);
+		r = perr.line > 0 ? add_error(s, device, path, "line %u: %s", perr.line, perr.reason)
+				  : add_error(s, device, path, "%s", perr.reason);
+		return r < 0 ? r : 1;
+	}
+	return 0;
+}
+
+_public_ int ph_source_scan(struct ph_ctx *ctx, const struct ph_topology *t, struct ph_scan **ret)
+{
+	_cleanup_(ph_scan_freep) struct ph_scan *s = NULL;
+	_cleanup_free_ bool *bad = NULL;
+	int r = 0;
+
+	s = calloc(1, sizeof(*s));
+	bad = calloc(MAX(t->n_namespaces, (size_t)1), sizeof(*bad));
+	if (!s || !bad)
+		return -ENOMEM;
+
+	/* Device lists: already device-relative. */
+	for (size_t i = 0; i < t->n_namespaces; i++) {
+		const struct ph_namespace *ns = &t->namespaces[i];
+		_cleanup_free_ char *path = NULL;
+		struct ph_ranges l = { 0 };
+
+		/* devdax has no block device; a BTT's sectors are remapped and
+		 * its disk has no list of physical sectors. */
+		if (!ns->blockdev || ns->mode == PH_NS_SECTOR)
+			continue;
+		r = ph_source_device_list(ns, &path);
+		if (r < 0)
+			return r;
+		r = read_or_record(ctx, s, ns->blockdev, path, &l);
+		if (r < 0) {
+			ph_ranges_clear(&l);
+			return r;
+		}
+		bad[i] = r > 0;
+		for (size_t k = 0; !bad[i] && k < l.n; k++) {
+			r = add_obs(s, ns, l.v[k].start, l.v[k].count, PH_ORIGIN_DEVICE);
+			if (r < 0)
+				break;
+		}
+		ph_ranges_clear(&l);
+		if (r < 0)
+			return r;
+	}
+
+	/* Region lists: translated into every namespace they overlap. */
+	for (size_t ri = 0; ri < t->n_regions; ri++) {
+		const struct ph_region *rg = &t->regions[ri];
+		_cleanup_free_ char *path = NULL;
+		struct ph_ranges l = { 0 };
+		int k;
+
+		r = ph_source_region_list(rg, &path);
+		if (r < 0)
+			return r;
+		k = read_or_record(ctx, s, rg->name, path, &l);
+		if (k < 0) {
+			ph_ranges_clear(&l);
+			return k;
+		}
+		for (size_t i = 0; k > 0 && i < t->n_namespaces; i++)
+			if (t->namespaces[i].region == ri)
+				bad[i] = true;
+		bool untranslated = false;
+
+		for (size_t i = 0; i < t->n_namespaces; i++) {
+			uint64_t first;
+
+			if (t->namespaces[i].region == ri &&
+			    ph_namespace_to_region(t, &t->namespaces[i], 0, &first) < 0)
+				untranslated = true;
+		}
+		if (k == 0 && untranslated && l.n > 0)
+			ph_warn(ctx, "%s: the physical addresses of its namespaces are unreadable (root only); "
+				"its %zu listed ranges cannot be placed in them", rg->name, l.n);
+		for (size_t k2 = 0; k == 0 && k2 < l.n; k2++) {
+			struct ph_ranges rest = { 0 };
+
+			r = ph_ranges_add(&rest, l.v[k2].start, l.v[k2].count);
+			for (size_t i = 0; r == 0 && i < t->n_namespaces; i++) {
+				const struct ph_namespace *ns = &t->namespaces[i];
+				struct ph_range data, in, piece = l.v[k2];
+				uint64_t first;
+
+				if (ns->region != ri || ph_namespace_to_region(t, ns, 0, &first) < 0)
+					continue;
+				data = (struct ph_range){ .start = first, .count = ns->size / 512 };
+				if (!ph_range_intersect(&piece, &data, &in))
+					continue;
+				r = add_obs(s, ns, in.start - first, in.count, PH_ORIGIN_REGION);
+				if (r == 0)
+					r = ph_ranges_subtract(&rest, &in);
+			}
+			for (size_t j = 0; r == 0 && j < rest.n; j++) {
+				struct ph_region_range *v = reallocarray(s->outside, s->n_outside + 1, sizeof(*v));
+
+				if (!v) {
+					r = -ENOMEM;
+					break;
+				}
+				s->outside = v;
+				v[s->n_outside++] = (struct ph_region_range){ ri, rest.v[j].start, rest.v[j].count,
+									      untranslated };
+			}
+			ph_ranges_clear(&rest);
+		}
+		ph_ranges_clear(&l);
+		if (r < 0)
+			return r;
+	}
+
+	for (size_t i = 0; i < t->n_namespaces; i++) {
+		const char **v;
+
+		if (bad[i])
+			continue;
+		v = reallocarray(s->complete_ns, s->n_complete_ns + 1, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->complete_ns = v;
+		v[s->n_complete_ns++] = t->namespaces[i].id;
+	}
+	*ret = TAKE_PTR(s);
+	return 0;
+}

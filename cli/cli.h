@@ -19,6 +19,7 @@ enum {
 	EXIT_UNMOUNTED = 6,   /* nothing is mounted on DEVICE (owners printed as "unmounted") */
 	EXIT_UNSUPPORTED = 7, /* a filesystem other than XFS or ext4 is mounted */
 	EXIT_ACCESS = 8,      /* permission denied */
+	EXIT_PARTIAL = 9,     /* some badblocks lists could not be read; the rest were */
 };
 
 extern const char *program_name;
@@ -31,3 +32,5 @@ int cli_ctx_new(struct ph_ctx **ret);
 extern bool arg_debug;
 
 int verb_map(int argc, char *argv[]);
+int verb_scan(int argc, char *argv[]);
+int verb_status(int argc, char *argv[]);

@@ -69,6 +69,8 @@ static const struct {
 	int (*fn)(int argc, char *argv[]);
 	const char *help;
 } verbs[] = {
+	{ "status", verb_status, "pmem devices, their poisoned ranges and damaged files" },
+	{ "scan", verb_scan, "read the badblocks lists now and record what changed" },
 	{ "map", verb_map, "name the owners of device ranges" },
 };
 

@@ -570,6 +570,31 @@ static int emit_change(struct ph_ledger *l, int64_t id, enum ph_change_type type
 	return fn ? get_row(l, id, emit_row, &e) : 0;
 }
 
+/* Changes are reported after the transaction commits, so that callbacks
+ * may act on them (and write to the ledger themselves). */
+struct pending {
+	int64_t id;
+	enum ph_change_type type;
+	uint64_t old_start, old_count;
+};
+
+struct pendings {
+	struct pending *v;
+	size_t n;
+};
+
+static int pend(struct pendings *p, int64_t id, enum ph_change_type type, uint64_t old_start,
+		uint64_t old_count)
+{
+	struct pending *v = reallocarray(p->v, p->n + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	p->v = v;
+	v[p->n++] = (struct pending){ id, type, old_start, old_count };
+	return 0;
+}
+
 _public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state to, const char *event,
 				 const char *detail, uint64_t now)
 {
@@ -709,7 +734,7 @@ static size_t merge_obs(struct ph_observation *v, size_t n)
 }
 
 static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observation *obs, size_t n_obs,
-		    const char *boot_id, uint64_t now, ph_change_fn fn, void *userdata)
+		    const char *boot_id, uint64_t now, struct pendings *out)
 {
 	struct lrow *rows = NULL;
 	size_t n_rows = 0;
@@ -754,7 +779,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			id = sqlite3_last_insert_rowid(l->db);
 			r = add_history(l, id, now, "detected", "new", origin_string(o->origin));
 			if (r == 0)
-				r = emit_change(l, id, PH_CHANGE_NEW, o->start, o->count, fn, userdata);
+				r = pend(out, id, PH_CHANGE_NEW, o->start, o->count);
 			continue;
 		}
 
@@ -832,7 +857,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			} else
 				continue; /* unchanged: no history, no change */
 			if (r == 0)
-				r = emit_change(l, keep->id, type, old_start, old_count, fn, userdata);
+				r = pend(out, keep->id, type, old_start, old_count);
 		}
 	}
 
@@ -857,8 +882,8 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			r = add_history(l, row->id, now, same_boot ? "no longer listed" : "not listed since reboot",
 					clear ? "cleared" : NULL, NULL);
 		if (r == 0)
-			r = emit_change(l, row->id, same_boot ? PH_CHANGE_CLEARED : PH_CHANGE_FORGOTTEN,
-					row->start, row->count, fn, userdata);
+			r = pend(out, row->id, same_boot ? PH_CHANGE_CLEARED : PH_CHANGE_FORGOTTEN, row->start,
+				 row->count);
 	}
 
 	for (size_t k = 0; k < n_rows; k++)
@@ -872,6 +897,7 @@ _public_ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, siz
 			     uint64_t now, ph_change_fn fn, void *userdata)
 {
 	_cleanup_free_ struct ph_observation *v = NULL;
+	struct pendings p = { 0 };
 	int r;
 
 	if (l->readonly)
@@ -892,11 +918,14 @@ _public_ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, siz
 			a++;
 		for (b = a; b < n_obs && strcmp(v[b].ns_id, ns_ids[i]) == 0; b++)
 			;
-		r = apply_ns(l, ns_ids[i], v + a, merge_obs(v + a, b - a), boot_id, now, fn, userdata);
+		r = apply_ns(l, ns_ids[i], v + a, merge_obs(v + a, b - a), boot_id, now, &p);
 	}
 	if (r == 0)
 		r = exec(l, "COMMIT");
 	if (r < 0)
 		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; r == 0 && i < p.n; i++)
+		r = emit_change(l, p.v[i].id, p.v[i].type, p.v[i].old_start, p.v[i].old_count, fn, userdata);
+	free(p.v);
 	return r;
 }

@@ -6,11 +6,10 @@
  * region lists cannot be translated, and callers are told so (PH_UNKNOWN),
  * not given a guess.
  *
- * Whether a bus can clear poison is probed from what it advertises, never
- * from a kernel version: a bus without any nvdimm command (virtio-pmem,
- * legacy e820) has no firmware to ask and the kernel clears on write; a bus
- * with commands needs ARS_CAP and CLEAR_ERROR (ACPI NFIT on real DIMMs),
- * and without them (QEMU's NFIT, papr_scm, CXL) a write over poison fails.
+ * Whether a bus can clear poison is probed, never read off a kernel version:
+ * its firmware's commands (ARS_CAP and CLEAR_ERROR) say so for NFIT, papr_scm
+ * and CXL; a bus driver without firmware (virtio-pmem, legacy e820) makes
+ * the kernel clear on every write (ph_bus_can_clear).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,25 +31,35 @@ _public_ const char *ph_ns_mode_to_string(enum ph_ns_mode m)
 	return m < ELEMENTSOF(names) ? names[m] : "unknown";
 }
 
-_public_ bool ph_bus_can_clear(const char *provider, bool has_clear_error, bool any_command,
-			       const char **ret_reason)
+/*
+ * The kernel clears poison on a write when the bus driver has no firmware
+ * to ask (nvdimm_clear_poison() then has nothing to call and succeeds) or
+ * when the firmware implements CLEAR_ERROR.  Which drivers have firmware is
+ * a property of the driver, named by its provider string; an unknown
+ * provider is assumed unable to clear, the safe side: pmemheal then never
+ * frees a poisoned block on it.
+ */
+_public_ bool ph_bus_can_clear(const char *provider, bool has_clear_error, const char **ret_reason)
 {
-	const char *reason;
-	bool can;
+	static const char *const no_firmware[] = { "virtio-pmem", "virtio_pmem", "e820", "of_pmem" };
+	static const char *const firmware[] = { "ACPI.NFIT", "papr_scm", "CXL", "cxl" };
+	const char *reason = "unknown provider: assumed unable to clear poison";
+	bool can = false;
 
+	for (size_t i = 0; provider && i < ELEMENTSOF(no_firmware); i++)
+		if (strcmp(provider, no_firmware[i]) == 0) {
+			can = true;
+			reason = "no firmware: the kernel clears poison on write";
+		}
+	for (size_t i = 0; provider && i < ELEMENTSOF(firmware); i++)
+		if (strcmp(provider, firmware[i]) == 0)
+			reason = "firmware without CLEAR_ERROR: writes over poison fail";
 	if (has_clear_error) {
 		can = true;
-		reason = "clear-error command supported";
-	} else if (!any_command) {
-		can = true;
-		reason = "no firmware commands: the kernel clears poison on write";
-	} else {
-		can = false;
-		reason = "no CLEAR_ERROR command: writes over poison fail";
+		reason = "firmware supports CLEAR_ERROR";
 	}
 	if (ret_reason)
 		*ret_reason = reason;
-	(void)provider; /* the reason is shown with the provider by callers */
 	return can;
 }
 
@@ -343,14 +352,12 @@ _public_ int ph_topology_load(struct ph_ctx *ctx, struct ph_topology **ret)
 	ndctl_bus_foreach(nctx, bus) {
 		struct ndctl_region *region;
 		const char *reason;
-		bool clear_cmd, any = false, can;
+		bool clear_cmd, can;
 		size_t bi;
 
-		for (int cmd = ND_CMD_IMPLEMENTED + 1; cmd <= ND_CMD_CALL; cmd++)
-			any = any || ndctl_bus_is_cmd_supported(bus, cmd);
 		clear_cmd = ndctl_bus_is_cmd_supported(bus, ND_CMD_CLEAR_ERROR) &&
 			    ndctl_bus_is_cmd_supported(bus, ND_CMD_ARS_CAP);
-		can = ph_bus_can_clear(ndctl_bus_get_provider(bus), clear_cmd, any, &reason);
+		can = ph_bus_can_clear(ndctl_bus_get_provider(bus), clear_cmd, &reason);
 		r = ph_topology_add_bus(t, ndctl_bus_get_devname(bus), ndctl_bus_get_provider(bus), can,
 					reason, ndctl_bus_is_cmd_supported(bus, ND_CMD_ARS_START), NULL);
 		if (r < 0)

@@ -85,13 +85,11 @@ int ph_topology_add_namespace(struct ph_topology *t, size_t region, const char *
 const char *ph_ns_mode_to_string(enum ph_ns_mode m);
 
 /*
- * Decide from the bus provider and the commands it advertises whether a
- * write clears poison.  Exposed for tests: the rule is the product.
- *   has_clear_error: the bus implements ND_CMD_CLEAR_ERROR (and ARS_CAP)
- *   any_command:     the bus implements any command at all
+ * Whether a write over poison clears it on this bus: its provider has no
+ * firmware (the kernel clears), or its firmware implements CLEAR_ERROR and
+ * ARS_CAP (has_clear_error).  Unknown providers: no.  Exposed for tests.
  */
-bool ph_bus_can_clear(const char *provider, bool has_clear_error, bool any_command,
-		      const char **ret_reason);
+bool ph_bus_can_clear(const char *provider, bool has_clear_error, const char **ret_reason);
 
 /* Region-relative sector of device-relative sector s of namespace ns, or
  * -ENODATA when the physical addresses are unknown. */

@@ -211,6 +211,35 @@ static void test_states(void **state)
 	assert_int_equal(ph_ledger_set_state(f->l, 9999, PH_STATE_MAPPED, NULL, NULL, 1), -ENOENT);
 }
 
+/* A change callback may write to the ledger (scan maps a new range and
+ * marks it mapped from its callback): changes come after the commit. */
+static void mark_mapped(void *userdata, const struct ph_change *c)
+{
+	struct fixture *f = userdata;
+
+	assert_int_equal(ph_ledger_set_state(f->l, c->row.id, PH_STATE_MAPPED, "mapped", "test", 1), 0);
+	f->n++;
+}
+
+static int first_state(void *userdata, const struct ph_range_row *row)
+{
+	*(enum ph_state *)userdata = row->state;
+	return 1;
+}
+
+static void test_callback_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct ph_observation a[] = { OBS(64, 8) };
+	enum ph_state st = PH_STATE_NEW;
+
+	f->n = 0;
+	assert_int_equal(ph_ledger_apply(f->l, ns_ids, 1, a, 1, "boot1", 1, mark_mapped, f), 0);
+	assert_int_equal(f->n, 1);
+	assert_int_equal(ph_ledger_foreach(f->l, NULL, first_state, &st), 0);
+	assert_int_equal(st, PH_STATE_MAPPED);
+}
+
 /* The kernel lists at most 512 ranges; the ledger keeps them all. */
 static void test_beyond_512(void **state)
 {
@@ -373,6 +402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reboot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_callback_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_beyond_512, setup, teardown),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),

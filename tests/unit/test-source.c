@@ -19,14 +19,20 @@ static void test_can_clear(void **state)
 {
 	const char *why;
 
-	/* virtio-pmem, e820: no firmware commands, the kernel clears on write */
-	assert_true(ph_bus_can_clear("virtio-pmem", false, false, &why));
+	/* virtio-pmem, e820: no firmware, the kernel clears on write */
+	assert_true(ph_bus_can_clear("virtio-pmem", false, &why));
 	assert_non_null(strstr(why, "clears"));
-	/* QEMU's NFIT: commands, but no CLEAR_ERROR */
-	assert_false(ph_bus_can_clear("ACPI.NFIT", false, true, &why));
+	assert_true(ph_bus_can_clear("e820", false, &why));
+	/* QEMU's NFIT advertises no bus command at all, yet has firmware */
+	assert_false(ph_bus_can_clear("ACPI.NFIT", false, &why));
 	assert_non_null(strstr(why, "CLEAR_ERROR"));
+	assert_false(ph_bus_can_clear("papr_scm", false, &why));
 	/* real NFIT DIMMs with ARS and clear-error */
-	assert_true(ph_bus_can_clear("ACPI.NFIT", true, true, &why));
+	assert_true(ph_bus_can_clear("ACPI.NFIT", true, &why));
+	/* the safe side for anything unknown */
+	assert_false(ph_bus_can_clear("brand-new-bus", false, &why));
+	assert_non_null(strstr(why, "unknown"));
+	assert_false(ph_bus_can_clear(NULL, false, &why));
 }
 
 /* The lab's NFIT layout: region at 4 GiB, fsdax data 18 MiB in. */

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pmemheal scan: read every badblocks list now, record what changed in the
+ * ledger, map the ranges that are new, and print the changes.  With
+ * --watch it stays, woken by POLLPRI, udev and a rescan timer, and prints
+ * each change as it happens (one JSON object per line with --json).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "ledger.h"
+#include "mapper-json.h"
+#include "mapper.h"
+#include "watch.h"
+
+struct scan_state {
+	struct ph_ctx *ctx;
+	struct ph_ledger *ledger;
+	const struct ph_topology *topo;
+	struct ph_monitor *mon;
+	bool json, map, watching;
+	unsigned changes, errors;
+	struct json_object *out; /* --json without --watch: one document */
+};
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
+{
+	for (size_t i = 0; t && i < t->n_namespaces; i++)
+		if (strcmp(t->namespaces[i].id, id) == 0)
+			return &t->namespaces[i];
+	return NULL;
+}
+
+/* Map one range on its namespace's device; owners as JSON and a one-line
+ * summary for the ledger's history. */
+static int map_range(struct scan_state *s, const struct ph_namespace *ns, uint64_t start, uint64_t count,
+		     struct json_object **ret_owners, char **ret_summary)
+{
+	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
+	_cleanup_free_ char *dev = NULL;
+	struct ph_map_result *res = NULL;
+	struct ph_range q = { start, count };
+	struct ph_error err = { { 0 } };
+	struct json_object *owners;
+	char summary[512] = "";
+	size_t len = 0;
+	int r;
+
+	if (!ns->blockdev) {
+		/* devdax: no filesystem; the range belongs to the device */
+		*ret_owners = NULL;
+		return asprintf(ret_summary, "device /dev/%s", ns->chardev ? ns->chardev : ns->name) < 0 ? -ENOMEM : 0;
+	}
+	if (asprintf(&dev, "/dev/%s", ns->blockdev) < 0)
+		return -ENOMEM;
+	r = ph_mapper_new(s->ctx, dev, PH_MAP_AUTO, &m, &err);
+	if (r == 0)
+		r = ph_mapper_map(m, &q, 1, &res, &err);
+	if (r < 0) {
+		cli_error("%s", err.message[0] ? err.message : strerror(-r));
+		return r;
+	}
+	owners = json_object_new_array();
+	for (size_t i = 0; owners && i < res[0].n_owners; i++) {
+		const struct ph_owner *o = &res[0].owners[i];
+		struct json_object *oj;
+
+		if (ph_owner_to_json(o, &oj) == 0)
+			json_object_array_add(owners, oj);
+		if (len < sizeof(summary) - 1)
+			len += (size_t)snprintf(summary + len, sizeof(summary) - len, "%s%s", len ? "; " : "",
+						ph_owner_type_to_string(o->type));
+		if (len >= sizeof(summary))
+			continue;
+		if (o->type == PH_OWNER_FILE)
+			len += (size_t)snprintf(summary + len, sizeof(summary) - len, " %s (inode %" PRIu64 ", offset %" PRIu64 ")%s",
+						o->n_paths ? o->paths[0] : "?", o->inode, o->offset, o->shared ? " shared" : "");
+		else if (o->type == PH_OWNER_METADATA)
+			len += (size_t)snprintf(summary + len, sizeof(summary) - len, " %s", o->what);
+	}
+	ph_map_results_free(res, 1);
+	*ret_owners = owners;
+	*ret_summary = strdup(summary);
+	return *ret_summary ? 0 : -ENOMEM;
+}
+
+static void emit(struct scan_state *s, struct json_object *j)
+{
+	if (s->watching || !s->out) {
+		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		fflush(stdout);
+		json_object_put(j);
+	} else
+		json_object_array_add(s->out, j);
+}
+
+static void on_change(void *userdata, const struct ph_change *c, const char *trigger)
+{
+	struct scan_state *s = userdata;
+	const struct ph_namespace *ns = find_ns(ph_monitor_get_topology(s->mon), c->row.ns_id);
+	struct json_object *owners = NULL;
+	_cleanup_free_ char *summary = NULL;
+	enum ph_state state = c->row.state;
+	bool map = s->map && ns && (c->type == PH_CHANGE_NEW || c->type == PH_CHANGE_GROWN);
+	uint64_t seen = mono_usec(), mapped;
+
+	s->changes++;
+	if (map && map_range(s, ns, c->row.start, c->row.count, &owners, &summary) == 0 &&
+	    (state == PH_STATE_NEW || state == PH_STATE_MAPPED) && s->ledger) {
+		/* new -> mapped (or a grown range, mapped again) */
+		if (ph_ledger_set_state(s->ledger, c->row.id, PH_STATE_MAPPED, "mapped", summary,
+					ph_now_usec()) == 0)
+			state = PH_STATE_MAPPED;
+	}
+	mapped = mono_usec();
+	if (s->json) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "event", json_object_new_string("change"));
+		json_object_object_add(j, "change", json_object_new_string(ph_change_type_to_string(c->type)));
+		json_object_object_add(j, "trigger", json_object_new_string(trigger));
+		json_object_object_add(j, "time_usec", json_object_new_int64((int64_t)ph_now_usec()));
+		/* when the change was known, and when its owners were */
+		json_object_object_add(j, "woke_mono_usec", json_object_new_int64((int64_t)ph_monitor_get_wake_usec(s->mon)));
+		json_object_object_add(j, "mono_usec", json_object_new_int64((int64_t)seen));
+		if (map)
+			json_object_object_add(j, "mapped_mono_usec", json_object_new_int64((int64_t)mapped));
+		json_object_object_add(j, "id", json_object_new_int64(c->row.id));
+		json_object_object_add(j, "namespace", json_object_new_string(ns ? ns->name : c->row.ns_id));
+		json_object_object_add(j, "namespace_id", json_object_new_string(c->row.ns_id));
+		json_object_object_add(j, "device", json_object_new_string(c->row.device ? c->row.device : ""));
+		json_object_object_add(j, "sector", json_object_new_int64((int64_t)c->row.start));
+		json_object_object_add(j, "count", json_object_new_int64((int64_t)c->row.count));
+		if (c->type == PH_CHANGE_GROWN || c->type == PH_CHANGE_SHRUNK) {
+			json_object_object_add(j, "old_sector", json_object_new_int64((int64_t)c->old_start));
+			json_object_object_add(j, "old_count", json_object_new_int64((int64_t)c->old_count));
+		}
+		json_object_object_add(j, "state", json_object_new_string(ph_state_to_string(state)));
+		json_object_object_add(j, "origin", json_object_new_string(c->row.origin ? c->row.origin : ""));
+		if (owners)
+			json_object_object_add(j, "owners", owners);
+		emit(s, j);
+		return;
+	}
+	printf("%-9s %-10s %s sectors %" PRIu64 "+%" PRIu64, ph_change_type_to_string(c->type),
+	       c->row.device ? c->row.device : "?", ns ? ns->name : c->row.ns_id, c->row.start, c->row.count);
+	if (c->type == PH_CHANGE_GROWN || c->type == PH_CHANGE_SHRUNK)
+		printf(" (was %" PRIu64 "+%" PRIu64 ")", c->old_start, c->old_count);
+	printf(", %s", ph_state_to_string(state));
+	if (summary && *summary)
+		printf(": %s", summary);
+	if (s->watching)
+		printf("  [%s]", trigger);
+	printf("\n");
+	json_object_put(owners);
+	fflush(stdout);
+}
+
+static void on_event(void *userdata, enum ph_monitor_event ev, const char *name, const char *detail)
+{
+	struct scan_state *s = userdata;
+	static const char *const names[] = {
+		[PH_MONITOR_DEVICE_ADDED] = "device-added",
+		[PH_MONITOR_DEVICE_REMOVED] = "device-removed",
+		[PH_MONITOR_SOURCE_ERROR] = "source-error",
+	};
+
+	if (ev == PH_MONITOR_SOURCE_ERROR)
+		s->errors++;
+	if (s->json) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "event", json_object_new_string(names[ev]));
+		json_object_object_add(j, "name", json_object_new_string(name));
+		json_object_object_add(j, "detail", detail ? json_object_new_string(detail) : NULL);
+		json_object_object_add(j, "mono_usec", json_object_new_int64((int64_t)mono_usec()));
+		emit(s, j);
+	} else if (ev == PH_MONITOR_SOURCE_ERROR)
+		cli_error("%s", detail);
+	else {
+		printf("%-9s %s (%s)\n", names[ev], name, detail ? detail : "");
+		fflush(stdout);
+	}
+}
+
+static const struct ph_monitor_ops ops = { .change = on_change, .event = on_event };
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s scan [--json] [--state-dir DIR] [--no-map] [--watch [--interval SECONDS]]\n\n"
+		"Read every badblocks list, record changes in the ledger, map new ranges.\n\n"
+		"  --json            JSON (with --watch: one object per line)\n"
+		"  --state-dir DIR   where the ledger lives (default %s)\n"
+		"  --no-map          do not map new ranges to their owners\n"
+		"  --watch           keep watching (POLLPRI, udev, rescans) until interrupted\n"
+		"  --interval SEC    rescan period while watching (default 60, 0 for none)\n",
+		program_name, PH_STATE_DIR);
+}
+
+int verb_scan(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },     { "json", no_argument, NULL, 'j' },
+		{ "state-dir", required_argument, NULL, 's' }, { "watch", no_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'i' }, { "no-map", no_argument, NULL, 'n' },
+		{},
+	};
+	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
+	_cleanup_(ph_ledger_freep) struct ph_ledger *ledger = NULL;
+	_cleanup_(ph_monitor_freep) struct ph_monitor *mon = NULL;
+	struct scan_state s = { .map = true };
+	struct ph_error err = { { 0 } };
+	const char *state_dir = PH_STATE_DIR;
+	uint64_t interval = 60;
+	bool watch = false;
+	int c, r, ret = EXIT_FAIL;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		case 'j':
+			s.json = true;
+			break;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'w':
+			watch = true;
+			break;
+		case 'n':
+			s.map = false;
+			break;
+		case 'i':
+			if (ph_parse_u64(optarg, &interval) < 0 || interval > 86400) {
+				cli_error("invalid --interval '%s': expected 0 to 86400 seconds", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error("scan takes no arguments; see '%s scan --help'", program_name);
+		return EXIT_USAGE;
+	}
+	if (cli_ctx_new(&ctx) < 0)
+		return EXIT_FAIL;
+	s.ctx = ctx;
+	r = ph_ledger_open(ctx, state_dir, 0, &ledger, &err);
+	if (r < 0) {
+		cli_error("%s", err.message);
+		return r == -EACCES || r == -EPERM ? EXIT_ACCESS : EXIT_FAIL;
+	}
+	if (ph_ledger_get_moved_aside(ledger))
+		cli_notice("the ledger was damaged; kept at %s and rebuilt from the kernel's lists",
+			   ph_ledger_get_moved_aside(ledger));
+	s.ledger = ledger;
+	r = ph_monitor_new(ctx, ledger, &ops, &s, &mon);
+	if (r < 0) {
+		cli_error("cannot enumerate pmem devices: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
+	s.mon = mon;
+
+	if (!watch) {
+		if (s.json)
+			s.out = json_object_new_array();
+		r = ph_monitor_scan(mon, "scan");
+		if (r < 0)
+			goto done;
+		if (s.json) {
+			struct json_object *doc = json_object_new_object();
+
+			json_object_object_add(doc, "ledger", json_object_new_string(ph_ledger_get_path(ledger)));
+			json_object_object_add(doc, "moved_aside", ph_ledger_get_moved_aside(ledger) ?
+					       json_object_new_string(ph_ledger_get_moved_aside(ledger)) : NULL);
+			json_object_object_add(doc, "namespaces",
+					       json_object_new_int64((int64_t)ph_monitor_get_topology(mon)->n_namespaces));
+			json_object_object_add(doc, "events", s.out);
+			puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(doc);
+			s.out = NULL;
+		} else if (s.changes == 0)
+			printf("no changes (%zu namespaces)\n", ph_monitor_get_topology(mon)->n_namespaces);
+		ret = s.errors ? EXIT_PARTIAL : EXIT_OK;
+		goto done;
+	}
+
+	{
+		_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+		sigset_t mask;
+
+		s.watching = true;
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+		r = sd_event_default(&e);
+		if (r >= 0)
+			r = sd_event_add_signal(e, NULL, SIGINT, NULL, NULL);
+		if (r >= 0)
+			r = sd_event_add_signal(e, NULL, SIGTERM, NULL, NULL);
+		if (r >= 0)
+			r = ph_monitor_attach(mon, e, interval * 1000000ULL);
+		if (r < 0) {
+			cli_error("cannot set up watching: %s", strerror(-r));
+			goto done;
+		}
+		r = ph_monitor_scan(mon, "start");
+		if (r < 0)
+			goto done;
+		/* Readiness: everything is armed; tests wait for this line. */
+		if (s.json)
+			printf("{\"event\":\"watching\",\"namespaces\":%zu,\"watches\":%zu,\"mono_usec\":%" PRIu64 "}\n",
+			       ph_monitor_get_topology(mon)->n_namespaces, ph_monitor_n_watches(mon), mono_usec());
+		else
+			printf("watching %zu namespaces (%zu lists); Ctrl-C to stop\n",
+			       ph_monitor_get_topology(mon)->n_namespaces, ph_monitor_n_watches(mon));
+		fflush(stdout);
+		r = sd_event_loop(e);
+		if (r < 0) {
+			cli_error("event loop failed: %s", strerror(-r));
+			goto done;
+		}
+		ret = EXIT_OK;
+	}
+done:
+	json_object_put(s.out);
+	if (r < 0 && ret == EXIT_FAIL)
+		cli_error("scan failed: %s", strerror(-r));
+	return ret;
+}

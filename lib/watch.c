@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Watchers and the monitor that drives them.  A wake-up of any kind leads
+ * to the same thing: read every list (a few small sysfs files) and diff
+ * against the ledger.  Reading everything is simpler and cannot miss the
+ * list that changed alongside the one that woke us (a machine check wakes
+ * the region's and the disk's lists at once).
+ *
+ * udev events come in bursts (reconfiguring a namespace removes and adds
+ * several devices), so a reload waits until the burst has been quiet for
+ * a moment; that is a debounce, not a wait for readiness.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libudev.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "source.h"
+#include "watch.h"
+
+#define RELOAD_DEBOUNCE_USEC (200 * 1000ULL)
+
+/* ---- bbwatch ----------------------------------------------------------- */
+
+struct ph_bbwatch {
+	int fd;
+	char *path;
+};
+
+_public_ struct ph_bbwatch *ph_bbwatch_free(struct ph_bbwatch *w)
+{
+	if (!w)
+		return NULL;
+	safe_close(w->fd);
+	free(w->path);
+	free(w);
+	return NULL;
+}
+
+_public_ int ph_bbwatch_rearm(struct ph_bbwatch *w)
+{
+	char buf[4096];
+
+	/* Drain the whole attribute: sysfs re-arms on a read from offset 0. */
+	for (off_t off = 0;;) {
+		ssize_t n = pread(w->fd, buf, sizeof(buf), off);
+
+		if (n < 0)
+			return errno == ENODEV || errno == ENXIO || errno == EIO ? -ENODEV : negative_errno();
+		if (n < (ssize_t)sizeof(buf))
+			return 0;
+		off += n;
+	}
+}
+
+_public_ int ph_bbwatch_open(struct ph_ctx *ctx, const char *path, struct ph_bbwatch **ret)
+{
+	_cleanup_(ph_bbwatch_freep) struct ph_bbwatch *w = NULL;
+	_cleanup_free_ char *p = NULL;
+	int r;
+
+	r = ph_ctx_path(ctx, path, &p);
+	if (r < 0)
+		return r;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->fd = -EBADF;
+	w->path = strdup(path);
+	if (!w->path)
+		return -ENOMEM;
+	w->fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (w->fd < 0)
+		return negative_errno();
+	r = ph_bbwatch_rearm(w);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(w);
+	return 0;
+}
+
+_public_ int ph_bbwatch_get_fd(const struct ph_bbwatch *w)
+{
+	return w->fd;
+}
+
+_public_ const char *ph_bbwatch_get_path(const struct ph_bbwatch *w)
+{
+	return w->path;
+}
+
+/* ---- udev -------------------------------------------------------------- */
+
+struct ph_udevwatch {
+	struct udev *udev;
+	struct udev_monitor *mon;
+};
+
+_public_ struct ph_udevwatch *ph_udevwatch_free(struct ph_udevwatch *w)
+{
+	if (!w)
+		return NULL;
+	udev_monitor_unref(w->mon);
+	udev_unref(w->udev);
+	free(w);
+	return NULL;
+}
+
+_public_ int ph_udevwatch_new(struct ph_ctx *ctx, struct ph_udevwatch **ret)
+{
+	_cleanup_(ph_udevwatch_freep) struct ph_udevwatch *w = NULL;
+	static const char *const subsystems[] = { "nd", "dax", "block" };
+	int r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->udev = udev_new();
+	if (!w->udev)
+		return -ENOMEM;
+	/* "udev": events after udev processed them, so device nodes exist. */
+	w->mon = udev_monitor_new_from_netlink(w->udev, "udev");
+	if (!w->mon) {
+		ph_err(ctx, "Cannot create a udev monitor: %m");
+		return negative_errno();
+	}
+	for (size_t i = 0; i < ELEMENTSOF(subsystems); i++) {
+		r = udev_monitor_filter_add_match_subsystem_devtype(w->mon, subsystems[i], NULL);
+		if (r < 0)
+			return r;
+	}
+	r = udev_monitor_enable_receiving(w->mon);
+	if (r < 0) {
+		ph_err(ctx, "Cannot listen to udev events: %s", strerror(-r));
+		return r;
+	}
+	*ret = TAKE_PTR(w);
+	return 0;
+}
+
+_public_ int ph_udevwatch_get_fd(const struct ph_udevwatch *w)
+{
+	return udev_monitor_get_fd(w->mon);
+}
+
+_public_ int ph_udevwatch_receive(struct ph_udevwatch *w, struct ph_uevent *ret)
+{
+	struct udev_device *d = udev_monitor_receive_device(w->mon);
+	const char *action, *subsystem, *sysname;
+	int r = 0;
+
+	if (!d)
+		return 0;
+	action = udev_device_get_action(d);
+	subsystem = udev_device_get_subsystem(d);
+	sysname = udev_device_get_sysname(d);
+	if (action && subsystem && sysname &&
+	    (strcmp(subsystem, "block") != 0 || strncmp(sysname, "pmem", 4) == 0)) {
+		snprintf(ret->action, sizeof(ret->action), "%s", action);
+		snprintf(ret->subsystem, sizeof(ret->subsystem), "%s", subsystem);
+		snprintf(ret->sysname, sizeof(ret->sysname), "%s", sysname);
+		r = 1;
+	}
+	udev_device_unref(d);
+	return r;
+}
+
+/* ---- monitor ----------------------------------------------------------- */
+
+struct watch_entry {
+	struct ph_monitor *m;
+	struct ph_bbwatch *w;
+	sd_event_source *src;
+};
+
+struct ph_monitor {
+	struct ph_ctx *ctx;
+	struct ph_ledger *ledger;
+	const struct ph_monitor_ops *ops;
+	void *userdata;
+	struct ph_topology *topo;
+	char *boot_id;
+
+	struct watch_entry *watches;
+	size_t n_watches;
+
+	sd_event *event;
+	struct ph_udevwatch *udev;
+	sd_event_source *udev_src, *rescan_src, *reload_src;
+	uint64_t rescan_usec;
+
+	char **errors; /* last error per list, so each is logged once */
+	size_t n_errors;
+	uint64_t wake_usec;
+};
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+_public_ uint64_t ph_monitor_get_wake_usec(const struct ph_monitor *m)
+{
+	return m->wake_usec;
+}
+
+static void watch_entry_done(struct watch_entry *e)
+{
+	sd_event_source_disable_unref(e->src);
+	ph_bbwatch_free(e->w);
+}
+
+_public_ struct ph_monitor *ph_monitor_free(struct ph_monitor *m)
+{
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < m->n_watches; i++)
+		watch_entry_done(&m->watches[i]);
+	free(m->watches);
+	sd_event_source_disable_unref(m->udev_src);
+	sd_event_source_disable_unref(m->rescan_src);
+	sd_event_source_disable_unref(m->reload_src);
+	ph_udevwatch_free(m->udev);
+	sd_event_unref(m->event);
+	ph_topology_free(m->topo);
+	for (size_t i = 0; i < m->n_errors; i++)
+		free(m->errors[i]);
+	free(m->errors);
+	free(m->boot_id);
+	ph_ctx_unref(m->ctx);
+	free(m);
+	return NULL;
+}
+
+_public_ const struct ph_topology *ph_monitor_get_topology(const struct ph_monitor *m)
+{
+	return m->topo;
+}
+
+_public_ size_t ph_monitor_n_watches(const struct ph_monitor *m)
+{
+	return m->n_watches;
+}
+
+struct scan_cb {
+	struct ph_monitor *m;
+	const char *trigger;
+	unsigned changes;
+};
+
+static void on_change(void *userdata, const struct ph_change *c)
+{
+	struct scan_cb *s = userdata;
+
+	s->changes++;
+	if (s->m->ops && s->m->ops->change)
+		s->m->ops->change(s->m->userdata, c, s->trigger);
+}
+
+/* Report a source error once, until it changes. */
+static void note_errors(struct ph_monitor *m, const struct ph_scan *scan)
+{
+	char **now = calloc(MAX(scan->n_errors, (size_t)1), sizeof(char *));
+
+	if (!now)
+		return;
+	for (size_t i = 0; i < scan->n_errors; i++) {
+		const struct ph_source_error *e = &scan->errors[i];
+		bool seen = false;
+
+		if (asprintf(&now[i], "%s: %s: %s", e->device, e->path, e->message) < 0) {
+			now[i] = NULL;
+			continue;
+		}
+		for (size_t k = 0; k < m->n_errors; k++)
+			seen = seen || (m->errors[k] && strcmp(m->errors[k], now[i]) == 0);
+		if (!seen && m->ops && m->ops->event)
+			m->ops->event(m->userdata, PH_MONITOR_SOURCE_ERROR, e->device, now[i]);
+	}
+	for (size_t k = 0; k < m->n_errors; k++)
+		free(m->errors[k]);
+	free(m->errors);
+	m->errors = now;
+	m->n_errors = scan->n_errors;
+}
+
+_public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
+{
+	_cleanup_(ph_scan_freep) struct ph_scan *scan = NULL;
+	struct scan_cb s = { .m = m, .trigger = trigger };
+	int r;
+
+	if (strncmp(trigger, "pollpri", 7) != 0)
+		m->wake_usec = mono_now();
+	r = ph_source_scan(m->ctx, m->topo, &scan);
+	if (r < 0)
+		return r;
+	note_errors(m, scan);
+	if (m->ledger) {
+		r = ph_ledger_apply(m->ledger, scan->complete_ns, scan->n_complete_ns, scan->obs,
+				    scan->n_obs, m->boot_id, ph_now_usec(), on_change, &s);
+		if (r < 0) {
+			ph_err(m->ctx, "Cannot record the scan in %s: %s", ph_ledger_get_path(m->ledger),
+			       strerror(-r));
+			return r;
+		}
+	}
+	if (m->ops && m->ops->scanned)
+		m->ops->scanned(m->userdata, trigger, s.changes);
+	return (int)MIN(s.changes, (unsigned)INT32_MAX);
+}
+
+static int on_pollpri(sd_event_source *src, int fd, uint32_t revents, void *userdata);
+
+static int attach_watch(struct ph_monitor *m, struct watch_entry *e)
+{
+	int r;
+
+	if (!m->event || e->src)
+		return 0;
+	r = sd_event_add_io(m->event, &e->src, ph_bbwatch_get_fd(e->w), EPOLLPRI, on_pollpri, e);
+	if (r < 0)
+		ph_err(m->ctx, "Cannot watch %s: %s", ph_bbwatch_get_path(e->w), strerror(-r));
+	return r;
+}
+
+/* The set of lists to watch for the current topology. */
+static int wanted_paths(const struct ph_topology *t, char ***ret, size_t *ret_n)
+{
+	char **v = calloc(t->n_namespaces + t->n_regions + 1, sizeof(char *));
+	size_t n = 0;
+	int r = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; r == 0 && i < t->n_regions; i++)
+		r = ph_source_region_list(&t->regions[i], &v[n++]);
+	for (size_t i = 0; r == 0 && i < t->n_namespaces; i++) {
+		const struct ph_namespace *ns = &t->namespaces[i];
+
+		if (!ns->blockdev || ns->mode == PH_NS_SECTOR)
+			continue;
+		r = ph_source_device_list(ns, &v[n++]);
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* Close watches whose file is no longer wanted; open the new ones.  The
+ * watches array is rebuilt, so sources are re-pointed at their entries. */
+static int sync_watches(struct ph_monitor *m)
+{
+	char **want = NULL;
+	size_t n_want = 0, n = 0;
+	struct watch_entry *v;
+	int r;
+
+	r = wanted_paths(m->topo, &want, &n_want);
+	if (r < 0)
+		return r;
+	v = calloc(MAX(n_want, (size_t)1), sizeof(*v));
+	if (!v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_want; i++) {
+		struct watch_entry *old = NULL;
+
+		for (size_t k = 0; k < m->n_watches; k++)
+			if (m->watches[k].w && strcmp(ph_bbwatch_get_path(m->watches[k].w), want[i]) == 0)
+				old = &m->watches[k];
+		if (old) {
+			v[n] = *old;
+			*old = (struct watch_entry){ 0 };
+		} else {
+			int k = ph_bbwatch_open(m->ctx, want[i], &v[n].w);
+
+			if (k < 0) {
+				/* The device may be going away mid-burst; the next
+				 * reload or rescan settles it. */
+				ph_dbg(m->ctx, "Cannot watch %s: %s", want[i], strerror(-k));
+				continue;
+			}
+		}
+		v[n].m = m;
+		n++;
+	}
+	for (size_t k = 0; k < m->n_watches; k++)
+		watch_entry_done(&m->watches[k]);
+	free(m->watches);
+	m->watches = v;
+	m->n_watches = n;
+	for (size_t i = 0; i < n; i++) {
+		if (m->watches[i].src)
+			sd_event_source_set_userdata(m->watches[i].src, &m->watches[i]);
+		else
+			(void)attach_watch(m, &m->watches[i]);
+	}
+out:
+	for (size_t i = 0; i < n_want; i++)
+		free(want[i]);
+	free(want);
+	return r;
+}
+
+static bool ns_in(const struct ph_topology *t, const struct ph_namespace *ns)
+{
+	for (size_t i = 0; t && i < t->n_namespaces; i++)
+		if (strcmp(t->namespaces[i].name, ns->name) == 0 &&
+		    strcmp(t->namespaces[i].id, ns->id) == 0)
+			return true;
+	return false;
+}
+
+_public_ int ph_monitor_reload(struct ph_monitor *m)
+{
+	struct ph_topology *t = NULL;
+	int r;
+
+	r = ph_topology_load(m->ctx, &t);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; m->ops && m->ops->event && i < t->n_namespaces; i++)
+		if (!ns_in(m->topo, &t->namespaces[i]))
+			m->ops->event(m->userdata, PH_MONITOR_DEVICE_ADDED, t->namespaces[i].name,
+				      t->namespaces[i].blockdev ? t->namespaces[i].blockdev : t->namespaces[i].chardev);
+	for (size_t i = 0; m->ops && m->ops->event && m->topo && i < m->topo->n_namespaces; i++)
+		if (!ns_in(t, &m->topo->namespaces[i]))
+			m->ops->event(m->userdata, PH_MONITOR_DEVICE_REMOVED, m->topo->namespaces[i].name,
+				      m->topo->namespaces[i].blockdev ? m->topo->namespaces[i].blockdev :
+				      m->topo->namespaces[i].chardev);
+	ph_topology_free(m->topo);
+	m->topo = t;
+	return sync_watches(m);
+}
+
+_public_ int ph_monitor_new(struct ph_ctx *ctx, struct ph_ledger *ledger,
+			    const struct ph_monitor_ops *ops, void *userdata, struct ph_monitor **ret)
+{
+	_cleanup_(ph_monitor_freep) struct ph_monitor *m = NULL;
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->ctx = ph_ctx_ref(ctx);
+	m->ledger = ledger;
+	m->ops = ops;
+	m->userdata = userdata;
+	r = ph_read_boot_id(ctx, &m->boot_id);
+	if (r < 0) {
+		ph_err(ctx, "Cannot read the boot id: %s", strerror(-r));
+		return r;
+	}
+	r = ph_topology_load(ctx, &m->topo);
+	if (r < 0)
+		return r;
+	r = sync_watches(m);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+/* ---- event handlers ----------------------------------------------------- */
+
+static int on_pollpri(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct watch_entry *e = userdata;
+	struct ph_monitor *m = e->m;
+	_cleanup_free_ char *trigger = NULL;
+	int r;
+
+	m->wake_usec = mono_now();
+	/* kernfs reports EPOLLERR|EPOLLPRI on every notification, not only
+	 * after removal: only a failed read says the device has gone. */
+	r = ph_bbwatch_rearm(e->w);
+	if (r < 0) {
+		/* Gone: stop watching; udev's remove event re-syncs the rest. */
+		ph_dbg(m->ctx, "%s went away", ph_bbwatch_get_path(e->w));
+		e->src = sd_event_source_disable_unref(e->src);
+		return 0;
+	}
+	if (asprintf(&trigger, "pollpri %s", ph_bbwatch_get_path(e->w)) < 0)
+		return 0;
+	r = ph_monitor_scan(m, trigger);
+	if (r < 0)
+		ph_warn(m->ctx, "Scan after a wake-up of %s failed: %s, ignoring",
+			ph_bbwatch_get_path(e->w), strerror(-r));
+	return 0;
+}
+
+static int on_reload(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct ph_monitor *m = userdata;
+	int r;
+
+	r = ph_monitor_reload(m);
+	if (r < 0) {
+		ph_warn(m->ctx, "Cannot enumerate pmem after a udev event: %s, will retry on the next", strerror(-r));
+		return 0;
+	}
+	r = ph_monitor_scan(m, "udev");
+	if (r < 0)
+		ph_warn(m->ctx, "Scan after a udev event failed: %s, ignoring", strerror(-r));
+	return 0;
+}
+
+static int on_udev(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct ph_monitor *m = userdata;
+	struct ph_uevent ev;
+	bool any = false;
+	int r;
+
+	while ((r = ph_udevwatch_receive(m->udev, &ev)) > 0) {
+		ph_dbg(m->ctx, "udev: %s %s %s", ev.action, ev.subsystem, ev.sysname);
+		any = true;
+	}
+	if (!any)
+		return 0;
+	/* (Re)start the debounce: reload once the burst is over. */
+	r = sd_event_source_set_time_relative(m->reload_src, RELOAD_DEBOUNCE_USEC);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->reload_src, SD_EVENT_ONESHOT);
+	if (r < 0)
+		ph_warn(m->ctx, "Cannot schedule a reload: %s, ignoring", strerror(-r));
+	return 0;
+}
+
+static int on_rescan(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct ph_monitor *m = userdata;
+	int r;
+
+	r = ph_monitor_scan(m, "rescan");
+	if (r < 0)
+		ph_warn(m->ctx, "Periodic scan failed: %s, ignoring", strerror(-r));
+	r = sd_event_source_set_time_relative(src, m->rescan_usec);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	return r < 0 ? r : 0;
+}
+
+_public_ int ph_monitor_attach(struct ph_monitor *m, sd_event *e, uint64_t rescan_usec)
+{
+	int r;
+
+	if (m->event)
+		return -EBUSY;
+	m->event = sd_event_ref(e);
+	m->rescan_usec = rescan_usec;
+	for (size_t i = 0; i < m->n_watches; i++) {
+		r = attach_watch(m, &m->watches[i]);
+		if (r < 0)
+			return r;
+	}
+	r = ph_udevwatch_new(m->ctx, &m->udev);
+	if (r < 0)
+		return r;
+	r = sd_event_add_io(e, &m->udev_src, ph_udevwatch_get_fd(m->udev), EPOLLIN, on_udev, m);
+	if (r < 0)
+		return r;
+	r = sd_event_add_time_relative(e, &m->reload_src, CLOCK_MONOTONIC, RELOAD_DEBOUNCE_USEC, 0,
+				       on_reload, m);
+	if (r < 0)
+		return r;
+	r = sd_event_source_set_enabled(m->reload_src, SD_EVENT_OFF);
+	if (r < 0)
+		return r;
+	if (rescan_usec > 0) {
+		r = sd_event_add_time_relative(e, &m->rescan_src, CLOCK_MONOTONIC, rescan_usec, 0,
+					       on_rescan, m);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

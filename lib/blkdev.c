@@ -337,30 +337,30 @@ static int blkdev_from_sysfs(struct ph_ctx *ctx, struct ph_blkdev *b, const char
 	return 0;
 }
 
-_public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkdev **ret)
+/* A new blkdev named path, filled from the sysfs link (under the root); the
+ * dev number comes from stat (dev != 0) or from sysfs. */
+static int blkdev_new(struct ph_ctx *ctx, const char *path, dev_t dev, const char *link,
+		      struct ph_blkdev **ret)
 {
 	_cleanup_(ph_blkdev_freep) struct ph_blkdev *b = NULL;
-	_cleanup_free_ char *link = NULL, *sysdir = NULL;
-	struct stat st;
+	_cleanup_free_ char *sysdir = NULL;
 	int r;
-
-	if (stat(path, &st) < 0)
-		return negative_errno();
-	if (!S_ISBLK(st.st_mode))
-		return -ENOTBLK;
 
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->dev = st.st_rdev;
+	b->dev = dev;
 	b->path = strdup(path);
 	if (!b->path)
-		return -ENOMEM;
-	if (asprintf(&link, "/sys/dev/block/%u:%u", major(b->dev), minor(b->dev)) < 0)
 		return -ENOMEM;
 	r = ph_ctx_path(ctx, link, &sysdir);
 	if (r < 0)
 		return r;
+	if (dev == 0) {
+		r = read_devt(sysdir, &b->dev);
+		if (r < 0)
+			return r == -ENOENT ? -ENODEV : r;
+	}
 	r = blkdev_from_sysfs(ctx, b, sysdir);
 	if (r < 0)
 		return r;
@@ -368,32 +368,27 @@ _public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkd
 	return 0;
 }
 
+_public_ int ph_blkdev_open(struct ph_ctx *ctx, const char *path, struct ph_blkdev **ret)
+{
+	_cleanup_free_ char *link = NULL;
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return negative_errno();
+	if (!S_ISBLK(st.st_mode))
+		return -ENOTBLK;
+	if (asprintf(&link, "/sys/dev/block/%u:%u", major(st.st_rdev), minor(st.st_rdev)) < 0)
+		return -ENOMEM;
+	return blkdev_new(ctx, path, st.st_rdev, link, ret);
+}
+
 _public_ int ph_blkdev_open_name(struct ph_ctx *ctx, const char *name, struct ph_blkdev **ret)
 {
-	_cleanup_(ph_blkdev_freep) struct ph_blkdev *b = NULL;
-	_cleanup_free_ char *link = NULL, *sysdir = NULL;
-	int r;
+	_cleanup_free_ char *link = NULL, *path = NULL;
 
 	if (!name || !*name || strchr(name, '/'))
 		return -EINVAL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
+	if (asprintf(&path, "/dev/%s", name) < 0 || asprintf(&link, "/sys/class/block/%s", name) < 0)
 		return -ENOMEM;
-	if (asprintf(&b->path, "/dev/%s", name) < 0) {
-		b->path = NULL;
-		return -ENOMEM;
-	}
-	if (asprintf(&link, "/sys/class/block/%s", name) < 0)
-		return -ENOMEM;
-	r = ph_ctx_path(ctx, link, &sysdir);
-	if (r < 0)
-		return r;
-	r = read_devt(sysdir, &b->dev);
-	if (r < 0)
-		return r == -ENOENT ? -ENODEV : r;
-	r = blkdev_from_sysfs(ctx, b, sysdir);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(b);
-	return 0;
+	return blkdev_new(ctx, path, 0, link, ret);
 }

@@ -89,3 +89,25 @@ static inline void closedirp(DIR **d)
 		errno = saved;
 	}
 }
+
+/*
+ * Make room for at least 'need' elements in the array v of capacity cap,
+ * doubling from 'first'.  v and cap are updated only on success.  Returns 0
+ * or -ENOMEM (the old array is kept: no leak as with p = realloc(p, n)).
+ */
+#define PH_GROW(v, cap, need, first)                                              \
+	({                                                                        \
+		int _gr_ = 0;                                                     \
+		if ((size_t)(need) > (cap)) {                                     \
+			size_t _gc_ = (cap) ? (cap) : (size_t)(first);            \
+			while (_gc_ < (size_t)(need))                             \
+				_gc_ *= 2;                                        \
+			typeof(v) _gv_ = reallocarray((v), _gc_, sizeof(*(v)));   \
+			if (_gv_) {                                               \
+				(v) = _gv_;                                       \
+				(cap) = _gc_;                                     \
+			} else                                                    \
+				_gr_ = -ENOMEM;                                   \
+		}                                                                 \
+		_gr_;                                                             \
+	})

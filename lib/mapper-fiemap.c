@@ -46,15 +46,8 @@ struct ph_findex {
 static int fvec_push(struct fvec *f, uint64_t physical, uint64_t logical, uint64_t ino,
 		     uint32_t count, uint32_t flags)
 {
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 1024;
-		struct ph_fext *v = reallocarray(f->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		f->v = v;
-		f->cap = cap;
-	}
+	if (PH_GROW(f->v, f->cap, f->n + 1, 1024) < 0)
+		return -ENOMEM;
 	f->v[f->n++] = (struct ph_fext){
 		.physical = physical, .logical = logical, .ino = ino, .count = count, .flags = flags
 	};
@@ -386,15 +379,8 @@ _public_ int ph_findex_query(struct ph_findex *idx, uint64_t start, uint64_t cou
 
 		if (e->physical + e->count <= start)
 			continue;
-		if (n == idx->scratch_cap) {
-			size_t cap = idx->scratch_cap ? idx->scratch_cap * 2 : 64;
-			struct ph_fext **v = reallocarray(idx->scratch, cap, sizeof(*v));
-
-			if (!v)
-				return -ENOMEM;
-			idx->scratch = v;
-			idx->scratch_cap = cap;
-		}
+		if (PH_GROW(idx->scratch, idx->scratch_cap, n + 1, 64) < 0)
+			return -ENOMEM;
 		idx->scratch[n++] = e;
 	}
 	*ret = idx->scratch;

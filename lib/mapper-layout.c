@@ -37,15 +37,8 @@ struct ph_layout {
 
 static int add_region(struct ph_layout *l, uint64_t start, uint64_t count, const char *what)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct region *v = reallocarray(l->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (PH_GROW(l->v, l->cap, l->n + 1, 64) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = (struct region){ .start = start, .count = count, .what = what };
 	return 0;
 }

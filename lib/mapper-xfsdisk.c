@@ -56,15 +56,8 @@ static int items_push(struct items *l, uint32_t agbno, uint32_t len, uint64_t ow
 	/* Keep only what overlaps the query; the caller clips. */
 	if (len == 0 || agbno >= l->hi || agbno + len <= l->lo)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct item *v = reallocarray(l->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (PH_GROW(l->v, l->cap, l->n + 1, 64) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = (struct item){ agbno, len, owner, offset, flags };
 	return 0;
 }

@@ -89,15 +89,8 @@ struct recs {
 
 static int recs_push(struct recs *l, const struct rec *r)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 32;
-		struct rec *v = reallocarray(l->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (PH_GROW(l->v, l->cap, l->n + 1, 32) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = *r;
 	return 0;
 }
@@ -967,15 +960,8 @@ static int attach_paths(struct ph_mapper *m, struct ph_map_fs *fs, struct ph_map
 
 			if (o->fs != fs || o->type != PH_OWNER_FILE)
 				continue;
-			if (ni == cap) {
-				uint64_t *v;
-
-				cap = cap ? cap * 2 : 64;
-				v = reallocarray(inos, cap, sizeof(*v));
-				if (!v)
-					return -ENOMEM;
-				inos = v;
-			}
+			if (PH_GROW(inos, cap, ni + 1, 64) < 0)
+				return -ENOMEM;
 			inos[ni++] = o->inode;
 		}
 	if (ni == 0)

@@ -53,15 +53,8 @@ _public_ int ph_ranges_add(struct ph_ranges *l, uint64_t start, uint64_t count)
 		return -EINVAL;
 	if (__builtin_add_overflow(start, count, &end))
 		return -EOVERFLOW;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct ph_range *v = reallocarray(l->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (PH_GROW(l->v, l->cap, l->n + 1, 16) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = (struct ph_range){ .start = start, .count = count };
 	return 0;
 }

@@ -60,15 +60,8 @@ _public_ void ph_walk_stats_done(struct ph_walk_stats *s)
 
 static int push_locked(struct walk *w, char *relpath)
 {
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 256;
-		char **v = reallocarray(w->stack, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		w->stack = v;
-		w->cap = cap;
-	}
+	if (PH_GROW(w->stack, w->cap, w->n + 1, 256) < 0)
+		return -ENOMEM;
 	w->stack[w->n++] = relpath;
 	w->pending++;
 	return 0;

@@ -101,6 +101,14 @@ struct ph_udevwatch {
 	struct udev_monitor *mon;
 };
 
+/* udevd's control socket exists while it runs (what libudev's users check). */
+static bool udevd_running(struct ph_ctx *ctx)
+{
+	_cleanup_free_ char *p = NULL;
+
+	return ph_ctx_path(ctx, "/run/udev/control", &p) == 0 && access(p, F_OK) == 0;
+}
+
 _public_ struct ph_udevwatch *ph_udevwatch_free(struct ph_udevwatch *w)
 {
 	if (!w)
@@ -123,8 +131,11 @@ _public_ int ph_udevwatch_new(struct ph_ctx *ctx, struct ph_udevwatch **ret)
 	w->udev = udev_new();
 	if (!w->udev)
 		return -ENOMEM;
-	/* "udev": events after udev processed them, so device nodes exist. */
-	w->mon = udev_monitor_new_from_netlink(w->udev, "udev");
+	/* Events after udevd processed them (its rules have run) when udevd
+	 * runs; without it (an initramfs, a container) nobody sends those,
+	 * and the kernel's own events serve: everything we read is in sysfs,
+	 * and devtmpfs creates the device nodes itself. */
+	w->mon = udev_monitor_new_from_netlink(w->udev, udevd_running(ctx) ? "udev" : "kernel");
 	if (!w->mon) {
 		ph_err(ctx, "Cannot create a udev monitor: %m");
 		return negative_errno();

@@ -7,6 +7,8 @@
 
 LAB_STATE=/run/lab
 LAB_MCE_SEQ=0
+# What the runner passes besides the scenario (QEMU fw_cfg).
+LAB_FW_CFG=/sys/firmware/qemu_fw_cfg/by_name/opt/lab
 
 lab_say() { echo "LAB: $*"; }
 lab_ok() { echo "LAB: ok - $1"; echo "$1" >>"$LAB_STATE/passed"; }
@@ -110,6 +112,88 @@ lab_mce() {
 		lab_has_badblock "/sys/block/$1/badblocks" "$2"
 }
 
+# lab_disk_dev: the scratch disk of `# lab-disk:`, found by its serial
+# (/dev/vda in the initramfs guest, /dev/vdc in the systemd guest).
+lab_disk_dev() {
+	for _f in /sys/block/vd*/serial; do
+		[ -e "$_f" ] && [ "$(cat "$_f")" = lab-scratch ] || continue
+		_f=${_f%/serial}
+		echo "/dev/${_f##*/}"
+		return 0
+	done
+	return 1
+}
+
+# lab_has_ext4 DEV: DEV starts with an ext2/3/4 superblock (magic 0xEF53 at
+# byte 1080). busybox has no blkid.
+lab_has_ext4() { [ "$(od -An -tx2 -j1080 -N2 "$1" | tr -d ' ')" = ef53 ]; }
+
+# lab_disk_mount DIR: mount the scratch disk at DIR, making its ext4 first
+# on boot 1 (the runner creates it empty). A later boot never formats: a
+# disk without a filesystem there means boot 1's work was lost, a failure.
+lab_disk_mount() {
+	_dev=$(lab_poll 10 lab_disk_dev) ||
+		{ lab_not_ok "the scratch disk appears (is there a '# lab-disk:' header?)"; return 1; }
+	if ! lab_has_ext4 "$_dev"; then
+		if [ "$LAB_BOOT" != 1 ]; then
+			lab_not_ok "the scratch disk $_dev kept its filesystem from boot 1"
+			return 1
+		fi
+		mkfs.ext4 -q -L lab-scratch "$_dev"
+	fi
+	mkdir -p "$1"
+	mount -t ext4 "$_dev" "$1"
+}
+
+# lab_klog_time REGEX: timestamp (seconds, as dmesg prints it) of the first
+# kernel log message matching the extended REGEX (taken as is: no escape
+# processing); false when none does. This is the printk clock, which is NOT
+# CLOCK_MONOTONIC: compare with lab_mono_now through lab_klog_mono.
+lab_klog_time() {
+	dmesg | LAB_RE=$1 awk '
+		match($0, /^\[ *[0-9]+\.[0-9]+\]/) && substr($0, RLENGTH + 2) ~ ENVIRON["LAB_RE"] {
+			t = substr($0, 2, RLENGTH - 2)
+			sub(/^ +/, "", t)
+			print t; found = 1; exit
+		}
+		END { exit !found }'
+}
+
+# lab_mono_now: CLOCK_MONOTONIC now, in the units of lab_klog_time.
+lab_mono_now() { monoclock; }
+
+# lab_klog_offset: the printk clock minus CLOCK_MONOTONIC (signed seconds),
+# measured now: a unique marker goes to /dev/kmsg between two clock
+# readings, and its printk time is compared with their midpoint. The two
+# clocks differ by a per-boot constant of tens of milliseconds in these
+# guests (README: "Kernel log times").
+lab_klog_offset() {
+	_m="LAB-CLOCK-MARK $(cat /proc/sys/kernel/random/uuid)"
+	set -- $(monoclock -k "$_m")
+	[ $# = 2 ] || return 1
+	_k=$(lab_klog_time "^$_m\$") || return 1
+	awk -v a="$1" -v b="$2" -v k="$_k" 'BEGIN { printf "%.6f\n", k - (a + b) / 2 }'
+}
+
+# lab_klog_mono REGEX: lab_klog_time of REGEX moved onto CLOCK_MONOTONIC
+# (minus lab_klog_offset), comparable with lab_mono_now and with any
+# CLOCK_MONOTONIC time a program prints: machine check to callback latency.
+lab_klog_mono() {
+	_t=$(lab_klog_time "$1") || return 1
+	_o=$(lab_klog_offset) || return 1
+	awk -v t="$_t" -v o="$_o" 'BEGIN { printf "%.6f\n", t - o }'
+}
+
+# lab_init_labels [REGION] [DIMM]: write an empty label index on a DIMM
+# with a label area (`# lab-labels:`). QEMU hands the area over zeroed,
+# which the kernel reads as label-less: one raw namespace over the whole
+# region that ndctl cannot subdivide. The region is disabled meanwhile.
+lab_init_labels() {
+	ndctl disable-region "${1:-region0}"
+	ndctl init-labels "${2:-nmem0}"
+	ndctl enable-region "${1:-region0}"
+}
+
 # lab_pollpri OUT FILE...: start a POLLPRI watcher in the background; return
 # once it is armed. Its wake-ups land in OUT.
 lab_pollpri() {
@@ -170,7 +254,15 @@ lab_main() {
 	: >"$LAB_STATE/passed"
 	: >"$LAB_STATE/failed"
 	rm -f "$LAB_STATE/skip"
-	echo "LAB-BOOTED kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
+	# No default boot number: a later boot taken for the first would re-create
+	# what it should find.
+	if ! LAB_BOOT=$(cat "$LAB_FW_CFG/boot/raw" 2>/dev/null) ||
+	   ! LAB_BOOTS=$(cat "$LAB_FW_CFG/boots/raw" 2>/dev/null); then
+		lab_result "FAIL no boot number from the runner at $LAB_FW_CFG/boot"
+		return
+	fi
+	export LAB_BOOT LAB_BOOTS
+	echo "LAB-BOOTED kernel=$(uname -r) boot=$LAB_BOOT/$LAB_BOOTS uptime=$(cut -d' ' -f1 /proc/uptime)"
 	if ! cp "$1" "$LAB_STATE/scenario" 2>/dev/null; then
 		lab_result "FAIL no scenario at $1"
 		return

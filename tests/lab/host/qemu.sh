@@ -6,13 +6,23 @@
 # and the forwarder sends each id once. It reads the console through
 # `tail --pid` on QEMU's process, so it ends when QEMU ends.
 
-# lab_pmem_args BUS WORKDIR PMEM_SIZE: QEMU arguments and kernel command line
-# (LAB_APPEND) for one pmem bus, as in LAB.md. The backing file is created
-# empty for each boot: an old namespace layout would otherwise come back.
+# lab_pmem_args BUS WORKDIR PMEM_SIZE [LABEL_SIZE]: QEMU arguments and
+# kernel command line (LAB_APPEND) for one pmem bus, as in LAB.md. The
+# backing file is created empty once, before the first boot of a scenario:
+# an old namespace layout would otherwise come back, and the later boots of
+# the same scenario must find what the first one left. LABEL_SIZE (NFIT
+# only) gives the DIMM a label area (QEMU keeps it at the end of the backing
+# file), so namespaces are made and destroyed through labels.
 lab_pmem_args() {
-	local bus=$1 w=$2 size=$3
+	local bus=$1 w=$2 size=$3 labels=${4:-} dimm cpu=qemu64,+rdrand
 	LAB_APPEND=
 	PMEM_ARGS=()
+	[ -z "$labels" ] || [ "$bus" = nfit ] || lab_die "labels need the nfit bus, not '$bus'"
+	# RDRAND (trusted by the kernel) seeds the CRNG at early boot. Without
+	# it the CRNG becomes ready some seconds into a scenario, and flipping its
+	# static key by live-patching under TCG with two vCPUs once oopsed a
+	# guest (int3 in get_random_u32, trixie).
+	[ "$bus" != nfit ] || cpu+=,vendor=GenuineIntel
 	case $bus in
 	virtio|nfit)
 		rm -f "$w/pmem.img"
@@ -21,14 +31,31 @@ lab_pmem_args() {
 		if [ "$bus" = virtio ]; then
 			PMEM_ARGS+=(-device virtio-pmem-pci,memdev=mem1,id=nv1)
 		else
+			dimm=nvdimm,memdev=mem1,id=nv1${labels:+,label-size=$labels}
 			# nvdimm=on for the NFIT; an Intel vendor, or QEMU's MCE panics the guest.
-			PMEM_ARGS+=(-machine pc,nvdimm=on -cpu qemu64,vendor=GenuineIntel
-				-device nvdimm,memdev=mem1,id=nv1)
+			PMEM_ARGS+=(-machine pc,nvdimm=on -device "$dimm")
 		fi ;;
 	e820)	LAB_APPEND="memmap=$size!1G" ;;
 	none)	;;
 	*)	lab_die "unknown pmem bus '$bus' (virtio, nfit, e820, none)" ;;
 	esac
+	PMEM_ARGS+=(-cpu "$cpu")
+}
+
+# lab_disk_args WORKDIR SIZE: DISK_ARGS for the scenario's scratch disk (a
+# raw file, empty before the first boot, kept for the later ones), or none
+# without SIZE. The serial lets the guest find it whatever its vdX name.
+# QEMU places -device before the -drive if=virtio disks, and the guest names
+# disks in PCI slot order: a fixed high slot keeps the systemd guest's root
+# at /dev/vda (its initrd and unit expect vda and vdb).
+lab_disk_args() {
+	local w=$1 size=$2
+	DISK_ARGS=()
+	[ -n "$size" ] || return 0
+	rm -f "$w/disk.img"
+	truncate -s "$size" "$w/disk.img"
+	DISK_ARGS=(-drive "file=$w/disk.img,format=raw,if=none,id=scratch"
+		-device virtio-blk-pci,drive=scratch,serial=lab-scratch,addr=0x10)
 }
 
 # lab_console_forward WORKDIR PID PREFIX: stream console.log to stderr as
@@ -74,6 +101,9 @@ lab_qemu_cleanup() {
 lab_qemu_boot() {
 	local w=$1 timeout=$2 prefix=$3 rc=0; shift 3
 	: >"$w/console.log"
+	# A pid file left by an earlier boot of the scenario (QEMU killed by the
+	# timeout keeps it) must not name a process to the cleanup.
+	rm -f "$w/qemu.pid" "$w/mon.sock"
 	LAB_QEMU_WORKDIR=$w
 	timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -smp 2 -nodefaults \
 		-display none -no-reboot -serial "file:$w/console.log" \

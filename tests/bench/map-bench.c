@@ -5,8 +5,10 @@
  *   map-bench index MOUNT THREADS   build the FIEMAP index
  *   map-bench naive MOUNT           the baseline: single-threaded nftw()
  *                                   + FIEMAP of every file, same coverage
- *   map-bench query DEVICE METHOD N latency of one range query, first and
- *                                   later ones, with and without paths
+ *   map-bench query DEVICE METHOD N SECTOR
+ *                                   latency of one range query, first and
+ *                                   later ones, without paths; then the
+ *                                   query of SECTOR (a file's) with paths
  *
  * Each prints one line of key=value pairs, with its peak RSS.
  */
@@ -167,7 +169,7 @@ static double one_query(struct ph_mapper *m, const struct ph_range *q)
 	return t0;
 }
 
-static int cmd_query(const char *device, const char *method, unsigned n)
+static int cmd_query(const char *device, const char *method, unsigned n, uint64_t file_sector)
 {
 	struct ph_ctx *ctx;
 	struct ph_mapper *m;
@@ -193,8 +195,9 @@ static int cmd_query(const char *device, const char *method, unsigned n)
 		later += one_query(m, &q);
 	}
 	ph_mapper_set_resolve_paths(m, true);
+	q = (struct ph_range){ .start = file_sector, .count = 8 };
 	paths = one_query(m, &q);
-	printf("method=%s first_query_s=%.6f later_query_avg_s=%.6f with_paths_s=%.3f maxrss_kib=%ld\n",
+	printf("method=%s first_query_s=%.6f later_query_avg_s=%.6f with_paths_s=%.6f maxrss_kib=%ld\n",
 	       method, first, later / n, paths, maxrss_kib());
 	ph_mapper_free(m);
 	ph_ctx_unref(ctx);
@@ -207,8 +210,8 @@ int main(int argc, char *argv[])
 		return cmd_index(argv[2], (unsigned)atoi(argv[3]));
 	if (argc == 3 && strcmp(argv[1], "naive") == 0)
 		return cmd_naive(argv[2]);
-	if (argc == 5 && strcmp(argv[1], "query") == 0)
-		return cmd_query(argv[2], argv[3], (unsigned)atoi(argv[4]));
-	fprintf(stderr, "usage: map-bench index MOUNT THREADS | naive MOUNT | query DEVICE METHOD N\n");
+	if (argc == 6 && strcmp(argv[1], "query") == 0)
+		return cmd_query(argv[2], argv[3], (unsigned)atoi(argv[4]), strtoull(argv[5], NULL, 0));
+	fprintf(stderr, "usage: map-bench index MOUNT THREADS | naive MOUNT | query DEVICE METHOD N SECTOR\n");
 	return 2;
 }

@@ -112,6 +112,9 @@ static void print_ns(const struct ph_topology *t, const struct ph_namespace *ns,
 	       ns->blockdev || ns->chardev ? "/dev/" : "", ns->blockdev ? ns->blockdev : ns->chardev ? ns->chardev : "-",
 	       ns->size >> 20, rg->name, bus->name, bus->provider);
 	printf("        id: %s\n", ns->id);
+	if (ns->data_offset != PH_UNKNOWN)
+		printf("      data: at %#" PRIx64 ", %" PRIu64 " KiB after the namespace's start\n", ns->start,
+		       ns->data_offset >> 10);
 	printf(" can clear: %s (%s)\n", bus->can_clear ? "yes" : "no", bus->clear_reason ? bus->clear_reason : "");
 	for (size_t i = 0; b && i < b->n_parts; i++) {
 		const struct ph_part *p = &b->parts[i];
@@ -305,6 +308,10 @@ int verb_status(int argc, char *argv[])
 			json_object_object_add(j, "blockdev", ns->blockdev ? json_object_new_string(ns->blockdev) : NULL);
 			json_object_object_add(j, "chardev", ns->chardev ? json_object_new_string(ns->chardev) : NULL);
 			json_object_object_add(j, "size", json_object_new_int64((int64_t)ns->size));
+			json_object_object_add(j, "start", ns->start == PH_UNKNOWN ? NULL :
+					       json_object_new_int64((int64_t)ns->start));
+			json_object_object_add(j, "data_offset", ns->data_offset == PH_UNKNOWN ? NULL :
+					       json_object_new_int64((int64_t)ns->data_offset));
 			json_object_object_add(j, "region", json_object_new_string(rg->name));
 			json_object_object_add(j, "bus", json_object_new_string(bus->name));
 			json_object_object_add(j, "provider", json_object_new_string(bus->provider));

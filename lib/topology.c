@@ -181,6 +181,7 @@ _public_ int ph_topology_add_namespace(struct ph_topology *t, size_t region, con
 		.mode = mode,
 		.size = size,
 		.start = start,
+		.data_offset = PH_UNKNOWN,
 		.name = dup_or_null(name, &oom),
 		.uuid = dup_or_null(uuid, &oom),
 		.blockdev = dup_or_null(blockdev, &oom),
@@ -280,12 +281,14 @@ static int load_namespace(struct ph_topology *t, size_t region, struct ndctl_nam
 	unsigned char uu[16];
 	enum ph_ns_mode mode;
 	const char *blockdev = NULL, *chardev = NULL;
-	uint64_t size, start;
+	uint64_t size, start, ns_start;
+	size_t i;
+	int r;
 
 	ndctl_namespace_get_uuid(ndns, uu);
 	uuid = uuid_string(uu);
 	size = ndctl_namespace_get_size(ndns);
-	start = known(ndctl_namespace_get_resource(ndns));
+	start = ns_start = known(ndctl_namespace_get_resource(ndns));
 	if (pfn) {
 		mode = PH_NS_FSDAX;
 		if (!uuid) {
@@ -326,8 +329,11 @@ static int load_namespace(struct ph_topology *t, size_t region, struct ndctl_nam
 	}
 	if (blockdev && !*blockdev)
 		blockdev = NULL;
-	return ph_topology_add_namespace(t, region, ndctl_namespace_get_devname(ndns), mode, uuid,
-					 size, start, blockdev, chardev, NULL);
+	r = ph_topology_add_namespace(t, region, ndctl_namespace_get_devname(ndns), mode, uuid, size,
+				      start, blockdev, chardev, &i);
+	if (r == 0 && start != PH_UNKNOWN && ns_start != PH_UNKNOWN && start >= ns_start)
+		t->namespaces[i].data_offset = start - ns_start;
+	return r;
 }
 
 _public_ int ph_topology_load(struct ph_ctx *ctx, struct ph_topology **ret)

@@ -54,6 +54,9 @@ struct ph_namespace {
 	 * PH_UNKNOWN if unreadable.  With the region's resource it translates
 	 * region-relative badblocks to device-relative ones. */
 	uint64_t start;
+	/* Bytes from the namespace's start to that data (the fsdax/devdax info
+	 * block and, with "map dev", the page array), PH_UNKNOWN if unreadable. */
+	uint64_t data_offset;
 	char *blockdev;    /* "pmem0", NULL for devdax */
 	char *chardev;     /* "dax0.0", NULL unless devdax */
 };

@@ -12,7 +12,8 @@
 
 # What the guest init loads, in this order; nothing autoloads in the
 # initramfs. Dependencies and soft dependencies come from modules.dep.
-LAB_MODULES="qemu_fw_cfg virtio_pci virtio_blk virtio_pmem nfit nd_e820 nd_pmem crc32c_generic xfs ext4"
+# dax_pmem (and device_dax) bind devdax namespaces.
+LAB_MODULES="qemu_fw_cfg virtio_pci virtio_blk virtio_pmem nfit nd_e820 nd_pmem dax_pmem device_dax crc32c_generic xfs ext4"
 # Needed by some kernels only: 6.1's libcrc32c looks the crypto module up at
 # run time, 7.x has no crc32c_generic at all.
 LAB_MODULES_OPTIONAL="crc32c_generic"

@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The planner's decisions, page by page:
+ *   - metadata anywhere in the page: record (crit), never write;
+ *   - unknown or unmounted: record;  free: record (it heals on the next
+ *     allocation only where the bus clears);
+ *   - files: the first owner's rule decides for all sharers
+ *     (OnShared=together, the default) or each owner's its own
+ *     (separate); the mode follows from sharing, whether the bus clears,
+ *     and whether the filesystem has reflink.
+ * A page that went through memory_failure this boot is never read:
+ * salvage takes it from Source= when the rule has one, else zeroes it.
+ * Nothing here frees a poisoned block on a bus that cannot clear: every
+ * mode that deallocates pins first, or keeps the old inode.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner.h"
+#include "range.h"
+
+_public_ const char *ph_mode_to_string(enum ph_mode m)
+{
+	static const char *const names[] = {
+		[PH_MODE_RECORD] = "record",           [PH_MODE_IN_PLACE] = "in-place",
+		[PH_MODE_RELOCATE_PIN] = "relocate-pin", [PH_MODE_RELOCATE_FILE] = "relocate-file",
+		[PH_MODE_QUARANTINE] = "quarantine",   [PH_MODE_DELETE] = "delete",
+		[PH_MODE_PUNCH] = "punch",             [PH_MODE_CLEAR_DEVICE] = "clear-device",
+		[PH_MODE_REFUSED] = "refused",
+	};
+
+	return m < ELEMENTSOF(names) ? names[m] : "?";
+}
+
+_public_ const char *ph_step_to_string(enum ph_step_kind k)
+{
+	static const char *const names[] = {
+		[PH_STEP_READ_GOOD] = "read-good-sectors", [PH_STEP_READ_SOURCE] = "read-source",
+		[PH_STEP_RUN_HOOK] = "run-hook",           [PH_STEP_WRITE] = "write",
+		[PH_STEP_PIN] = "pin",                     [PH_STEP_PUNCH] = "punch",
+		[PH_STEP_RESHARE] = "reshare",             [PH_STEP_CLEAR] = "clear",
+		[PH_STEP_RELEASE] = "release",             [PH_STEP_COPY_FILE] = "copy-file",
+		[PH_STEP_LINK_OLD] = "link-old",           [PH_STEP_RENAME] = "rename",
+		[PH_STEP_UNLINK] = "unlink",               [PH_STEP_CLEAR_DEVICE] = "clear-device",
+		[PH_STEP_VERIFY] = "verify",               [PH_STEP_RECORD] = "record",
+	};
+
+	return k < ELEMENTSOF(names) ? names[k] : "?";
+}
+
+static void page_done(struct ph_plan_page *pg)
+{
+	for (size_t i = 0; i < pg->n_owners; i++) {
+		free(pg->owners[i].path);
+		free(pg->owners[i].source);
+	}
+	free(pg->owners);
+	for (size_t i = 0; i < pg->n_steps; i++)
+		free(pg->steps[i].detail);
+	free(pg->steps);
+	free(pg->explain);
+}
+
+_public_ struct ph_plan *ph_plan_free(struct ph_plan *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < p->n_pages; i++)
+		page_done(&p->pages[i]);
+	free(p->pages);
+	free(p->device);
+	free(p->mountpoint);
+	free(p->fstype);
+	free(p);
+	return NULL;
+}
+
+static int step(struct ph_plan_page *pg, enum ph_step_kind k, size_t owner, const char *fmt, ...)
+	_printf_(4, 5);
+static int step(struct ph_plan_page *pg, enum ph_step_kind k, size_t owner, const char *fmt, ...)
+{
+	struct ph_plan_step *v = reallocarray(pg->steps, pg->n_steps + 1, sizeof(*v));
+	va_list ap;
+	int n;
+
+	if (!v)
+		return -ENOMEM;
+	pg->steps = v;
+	v[pg->n_steps] = (struct ph_plan_step){ .kind = k, .owner = owner };
+	va_start(ap, fmt);
+	n = vasprintf(&v[pg->n_steps].detail, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	pg->n_steps++;
+	return 0;
+}
+
+static int explain(struct ph_plan_page *pg, const char *fmt, ...) _printf_(2, 3);
+static int explain(struct ph_plan_page *pg, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	free(pg->explain);
+	va_start(ap, fmt);
+	n = vasprintf(&pg->explain, fmt, ap);
+	va_end(ap);
+	return n < 0 ? -ENOMEM : 0;
+}
+
+static bool in_ranges(const struct ph_ranges *l, uint64_t s)
+{
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->v[i].start <= s && s < l->v[i].start + l->v[i].count)
+			return true;
+	return false;
+}
+
+static unsigned popcount8(uint8_t m)
+{
+	return (unsigned)__builtin_popcount(m);
+}
+
+/* The owners of the page (file owners first, by path), and its kind. */
+static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg,
+			  const struct ph_map_result *res)
+{
+	uint64_t s0 = pg->sector, e0 = s0 + PH_PAGE_SECTORS;
+	bool any_free = false, all_free = true, unknown = false, unmounted = false;
+
+	for (size_t i = 0; i < res->n_owners; i++) {
+		const struct ph_owner *o = &res->owners[i];
+		struct ph_plan_owner *v;
+		uint64_t fo;
+		bool dup = false;
+
+		if (o->sector >= e0 || o->sector + o->count <= s0)
+			continue;
+		switch (o->type) {
+		case PH_OWNER_METADATA:
+			pg->kind = PH_PAGE_METADATA;
+			pg->what = o->what;
+			all_free = false;
+			continue;
+		case PH_OWNER_FREE:
+			any_free = true;
+			continue;
+		case PH_OWNER_UNKNOWN:
+			unknown = true;
+			all_free = false;
+			continue;
+		case PH_OWNER_UNMOUNTED:
+			unmounted = true;
+			all_free = false;
+			continue;
+		case PH_OWNER_FILE:
+			all_free = false;
+			break;
+		}
+		/* The file offset of the page's first byte. */
+		if (o->sector > s0) {
+			uint64_t delta = (o->sector - s0) * 512;
+
+			if (o->offset < delta)
+				return -EINVAL;
+			fo = o->offset - delta;
+		} else
+			fo = o->offset + (s0 - o->sector) * 512;
+		if (fo % PH_PAGE_SIZE)
+			return -EINVAL;
+		for (size_t k = 0; k < pg->n_owners; k++)
+			dup = dup || (pg->owners[k].inode == o->inode && pg->owners[k].file_offset == fo);
+		if (dup)
+			continue;
+		if (o->shared)
+			pg->shared = true;
+		v = reallocarray(pg->owners, pg->n_owners + 1, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		pg->owners = v;
+		v[pg->n_owners] = (struct ph_plan_owner){ .inode = o->inode, .file_offset = fo };
+		if (o->n_paths > 0 && !(v[pg->n_owners].path = strdup(o->paths[0])))
+			return -ENOMEM;
+		pg->n_owners++;
+	}
+	if (pg->kind == PH_PAGE_METADATA)
+		return 0;
+	if (pg->n_owners > 0)
+		pg->kind = unknown || unmounted ? PH_PAGE_UNKNOWN : PH_PAGE_FILE;
+	else if (unmounted || env->devdax)
+		pg->kind = PH_PAGE_DEVICE;
+	else if (any_free && all_free)
+		pg->kind = PH_PAGE_FREE;
+	else
+		pg->kind = PH_PAGE_UNKNOWN;
+	if (pg->n_owners > 1)
+		pg->shared = true;
+	return 0;
+}
+
+static int owner_cmp(const void *a, const void *b)
+{
+	const struct ph_plan_owner *x = a, *y = b;
+
+	return strcmp(x->path ? x->path : "~", y->path ? y->path : "~");
+}
+
+static int plan_content(const struct ph_plan_env *env, struct ph_plan_page *pg, enum ph_action a,
+			const struct ph_plan_owner *o)
+{
+	int r = 0;
+
+	switch (a) {
+	case PH_ACTION_SALVAGE:
+		if (pg->memory_failure && o->source) {
+			pg->content = PH_CONTENT_RESTORE;
+			r = step(pg, PH_STEP_READ_SOURCE, 0,
+				 "the page went through memory_failure this boot and must not be read: "
+				 "take all of it from %s", o->source);
+		} else if (pg->memory_failure) {
+			pg->content = PH_CONTENT_ZERO;
+			pg->bytes_lost = PH_PAGE_SIZE;
+			r = step(pg, PH_STEP_RECORD, 0,
+				 "the page went through memory_failure this boot and must not be read: "
+				 "all %u bytes are lost and written as zeros", PH_PAGE_SIZE);
+		} else {
+			pg->content = PH_CONTENT_SALVAGE;
+			pg->bytes_lost = popcount8(pg->bad_mask) * 512u;
+			r = step(pg, PH_STEP_READ_GOOD, 0, "read the %u good sectors of the page from %s "
+				 "with O_DIRECT; the %u bad ones become zeros",
+				 PH_PAGE_SECTORS - popcount8(pg->bad_mask), env->device, popcount8(pg->bad_mask));
+		}
+		break;
+	case PH_ACTION_ZERO:
+		pg->content = PH_CONTENT_ZERO;
+		pg->bytes_lost = PH_PAGE_SIZE;
+		break;
+	case PH_ACTION_RESTORE:
+		pg->content = PH_CONTENT_RESTORE;
+		r = step(pg, PH_STEP_READ_SOURCE, 0, "read the page from %s (a regular file of the same "
+			 "size, else Fallback=%s)", o->source ? o->source : "?",
+			 o->rule && o->rule->has_fallback ? ph_action_to_string(o->rule->fallback) : "report");
+		break;
+	case PH_ACTION_EXEC:
+		pg->content = PH_CONTENT_HOOK;
+		r = step(pg, PH_STEP_RUN_HOOK, 0, "run %s (timeout %" PRIu64 " s); exit 0: it wrote the "
+			 "page, 75: Fallback=%s", o->rule->hook[0], o->rule->hook_timeout_usec / 1000000,
+			 o->rule->has_fallback ? ph_action_to_string(o->rule->fallback) : "report");
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
+/* Steps that put the repaired page in place, for the page's mode. */
+static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg, bool reshare)
+{
+	int r = 0;
+
+	switch (pg->mode) {
+	case PH_MODE_IN_PLACE:
+		r = step(pg, PH_STEP_WRITE, 0, "write the page to %s at %" PRIu64 " in one aligned pwrite: "
+			 "the bus clears the poison", pg->owners[0].path, pg->owners[0].file_offset);
+		break;
+	case PH_MODE_RELOCATE_PIN:
+		r = step(pg, PH_STEP_PIN, 0, "clone the page of %s into the quarantine file: the poisoned "
+			 "block stays allocated", pg->owners[0].path);
+		for (size_t i = 0; r == 0 && i < pg->n_owners; i++) {
+			if (pg->owners[i].action == PH_ACTION_REPORT)
+				continue;
+			r = step(pg, PH_STEP_PUNCH, i, "punch %s at %" PRIu64, pg->owners[i].path,
+				 pg->owners[i].file_offset);
+			if (r == 0 && (i == 0 || !reshare))
+				r = step(pg, PH_STEP_WRITE, i, "write the page to %s at %" PRIu64 " (a fresh block)",
+					 pg->owners[i].path, pg->owners[i].file_offset);
+			else if (r == 0)
+				r = step(pg, PH_STEP_RESHARE, i, "share %s's new block into %s at %" PRIu64,
+					 pg->owners[0].path, pg->owners[i].path, pg->owners[i].file_offset);
+		}
+		if (r == 0 && env->can_clear)
+			r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy (now its only owner): the bus "
+				 "clears the poison");
+		if (r == 0 && env->can_clear)
+			r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
+		if (r == 0 && !env->can_clear)
+			r = step(pg, PH_STEP_RECORD, 0, "keep the poisoned block pinned: %s",
+				 env->clear_reason ? env->clear_reason : "the bus cannot clear");
+		break;
+	case PH_MODE_RELOCATE_FILE:
+		r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole, with the repaired page, keeping mode, "
+			 "owner, xattrs and times", pg->owners[0].path);
+		if (r == 0)
+			r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned "
+				 "block stays allocated");
+		if (r == 0)
+			r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", pg->owners[0].path);
+		break;
+	default:
+		break;
+	}
+	if (r == 0)
+		r = step(pg, PH_STEP_VERIFY, 0, "re-read the repaired page%s%s",
+			 pg->n_owners > 1 && reshare ? ", check the owners share it again" : "",
+			 env->can_clear ? " and that the kernel no longer lists it" : "");
+	return r;
+}
+
+/* File-level actions: quarantine, delete, punch. */
+static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *pg, enum ph_action a)
+{
+	int r = 0;
+
+	if (a == PH_ACTION_QUARANTINE) {
+		pg->mode = PH_MODE_QUARANTINE;
+		for (size_t i = 0; r == 0 && i < pg->n_owners; i++)
+			r = step(pg, PH_STEP_RENAME, i, "move %s into the quarantine directory with a report; "
+				 "its blocks stay allocated", pg->owners[i].path);
+		return r;
+	}
+	if (env->reflink) {
+		pg->mode = a == PH_ACTION_DELETE ? PH_MODE_DELETE : PH_MODE_PUNCH;
+		r = step(pg, PH_STEP_PIN, 0, "clone the page into the quarantine file: the poisoned block "
+			 "stays allocated");
+		for (size_t i = 0; r == 0 && i < pg->n_owners; i++)
+			r = a == PH_ACTION_DELETE ? step(pg, PH_STEP_UNLINK, i, "unlink %s", pg->owners[i].path)
+						  : step(pg, PH_STEP_PUNCH, i, "punch %s at %" PRIu64,
+							 pg->owners[i].path, pg->owners[i].file_offset);
+		if (r == 0 && env->can_clear)
+			r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy: the bus clears the poison");
+		if (r == 0 && env->can_clear)
+			r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
+		return r;
+	}
+	if (env->can_clear && !pg->shared) {
+		/* No pinning without reflink, but this bus clears: make the
+		 * block healthy first, then let it go. */
+		pg->mode = a == PH_ACTION_DELETE ? PH_MODE_DELETE : PH_MODE_PUNCH;
+		r = step(pg, PH_STEP_WRITE, 0, "write zeros over the page in place: the bus clears the poison");
+		if (r == 0)
+			r = a == PH_ACTION_DELETE ? step(pg, PH_STEP_UNLINK, 0, "unlink %s", pg->owners[0].path)
+						  : step(pg, PH_STEP_PUNCH, 0, "punch %s at %" PRIu64,
+							 pg->owners[0].path, pg->owners[0].file_offset);
+		return r;
+	}
+	if (a == PH_ACTION_DELETE) {
+		/* The only way to keep the block allocated is to keep the inode. */
+		pg->mode = PH_MODE_QUARANTINE;
+		return step(pg, PH_STEP_RENAME, 0, "move %s into quarantine instead of unlinking it: without "
+			    "reflink its poisoned block can be kept allocated only by keeping the file",
+			    pg->owners[0].path);
+	}
+	/* punch, no reflink, cannot clear: a copy with a hole there */
+	pg->mode = PH_MODE_RELOCATE_FILE;
+	pg->content = PH_CONTENT_NONE;
+	r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole with a hole at %" PRIu64 ", keeping mode, owner, "
+		 "xattrs and times", pg->owners[0].path, pg->owners[0].file_offset);
+	if (r == 0)
+		r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned block stays allocated");
+	if (r == 0)
+		r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", pg->owners[0].path);
+	return r;
+}
+
+static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg)
+{
+	const struct ph_rule *first;
+	enum ph_action a;
+	bool together, reshare;
+	int r;
+
+	qsort(pg->owners, pg->n_owners, sizeof(*pg->owners), owner_cmp);
+	for (size_t i = 0; i < pg->n_owners; i++) {
+		struct ph_plan_owner *o = &pg->owners[i];
+
+		o->rule = o->path ? ph_policy_match(env->policy, o->path) : NULL;
+		o->action = o->rule ? o->rule->action : PH_ACTION_REPORT;
+		if (o->rule && o->rule->source && o->path) {
+			r = ph_rule_expand_source(o->rule, o->path, env->mountpoint, &o->source);
+			if (r < 0)
+				return r;
+		}
+	}
+	first = pg->owners[0].rule;
+	together = !first || first->on_shared == PH_SHARED_TOGETHER;
+	if (together)
+		for (size_t i = 1; i < pg->n_owners; i++)
+			pg->owners[i].action = pg->owners[0].action;
+	a = pg->owners[0].action;
+
+	if (env->block_size != PH_PAGE_SIZE) {
+		pg->mode = PH_MODE_REFUSED;
+		return explain(pg, "the filesystem's blocks are %u bytes: repairs need %u-byte blocks (DAX)",
+			       env->block_size, PH_PAGE_SIZE);
+	}
+	if (!together) {
+		bool all_report = true;
+
+		for (size_t i = 0; i < pg->n_owners; i++)
+			all_report = all_report && pg->owners[i].action == PH_ACTION_REPORT;
+		if (!all_report && pg->shared && !env->reflink) {
+			pg->mode = PH_MODE_REFUSED;
+			return explain(pg, "OnShared=separate on a shared page needs reflink");
+		}
+		if (!all_report)
+			for (size_t i = 0; i < pg->n_owners; i++)
+				if (pg->owners[i].action != PH_ACTION_REPORT && pg->owners[i].action != a) {
+					pg->mode = PH_MODE_REFUSED;
+					return explain(pg, "OnShared=separate with different actions per sharer (%s, %s) "
+						       "is not supported yet; give the sharers one rule",
+						       ph_action_to_string(a), ph_action_to_string(pg->owners[i].action));
+				}
+	}
+	if (a == PH_ACTION_REPORT) {
+		pg->mode = PH_MODE_RECORD;
+		r = step(pg, PH_STEP_RECORD, 0, "report only: %s", first ? "the rule says so" : "no rule matches");
+		if (r == 0)
+			r = explain(pg, "%s: report (%s)", pg->owners[0].path ? pg->owners[0].path : "?",
+				    first ? first->name : "no rule");
+		return r;
+	}
+	if (a == PH_ACTION_QUARANTINE || a == PH_ACTION_DELETE || a == PH_ACTION_PUNCH) {
+		r = plan_file_action(env, pg, a);
+		if (r == 0)
+			r = explain(pg, "%s: %s (%s) by %s", pg->owners[0].path, ph_action_to_string(a),
+				    first->name, ph_mode_to_string(pg->mode));
+		if (a == PH_ACTION_PUNCH)
+			pg->bytes_lost = PH_PAGE_SIZE;
+		return r;
+	}
+
+	/* Content actions: salvage, zero, restore, exec. */
+	if (!pg->shared && env->can_clear)
+		pg->mode = PH_MODE_IN_PLACE;
+	else if (env->reflink)
+		pg->mode = PH_MODE_RELOCATE_PIN;
+	else
+		pg->mode = PH_MODE_RELOCATE_FILE;
+	reshare = together && pg->n_owners > 1;
+	r = plan_content(env, pg, a, &pg->owners[0]);
+	if (r == 0)
+		r = plan_write(env, pg, reshare);
+	if (r == 0)
+		r = explain(pg, "%s%s: %s (%s) %s: %s", pg->owners[0].path ? pg->owners[0].path : "?",
+			    pg->n_owners > 1 ? " and its sharers" : "", ph_action_to_string(a), first->name,
+			    ph_mode_to_string(pg->mode),
+			    pg->mode == PH_MODE_IN_PLACE ? "one owner, and the bus clears on write" :
+			    pg->shared ? "the block is shared by reflink" :
+			    !env->can_clear ? "the bus cannot clear, so the block is pinned, never freed" :
+			    "no reflink here: the whole file moves");
+	return r;
+}
+
+_public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64_t count,
+			   const struct ph_map_result *res, struct ph_plan **ret)
+{
+	_cleanup_(ph_plan_freep) struct ph_plan *p = NULL;
+	uint64_t first = start / PH_PAGE_SECTORS, last = (start + count + PH_PAGE_SECTORS - 1) / PH_PAGE_SECTORS;
+	int r = 0;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->start = start;
+	p->count = count;
+	p->can_clear = env->can_clear;
+	p->reflink = env->reflink;
+	if ((env->device && !(p->device = strdup(env->device))) ||
+	    (env->mountpoint && !(p->mountpoint = strdup(env->mountpoint))) ||
+	    (env->fstype && !(p->fstype = strdup(env->fstype))))
+		return -ENOMEM;
+	p->pages = calloc(last - first, sizeof(*p->pages));
+	if (!p->pages)
+		return -ENOMEM;
+
+	for (uint64_t pn = first; r == 0 && pn < last; pn++) {
+		struct ph_plan_page *pg = &p->pages[p->n_pages++];
+
+		pg->sector = pn * PH_PAGE_SECTORS;
+		for (unsigned i = 0; i < PH_PAGE_SECTORS; i++)
+			if (in_ranges(env->bad, pg->sector + i) ||
+			    (pg->sector + i >= start && pg->sector + i < start + count))
+				pg->bad_mask |= (uint8_t)(1u << i);
+		if (env->ns_start != UINT64_MAX && env->memfail)
+			pg->memory_failure = ph_pfns_contains(env->memfail, (env->ns_start + pg->sector * 512) >> 12);
+		r = collect_owners(env, pg, res);
+		if (r == -EINVAL) {
+			pg->mode = PH_MODE_REFUSED;
+			r = explain(pg, "a file extent does not start on a page boundary");
+			continue;
+		}
+		if (r < 0)
+			break;
+		switch (pg->kind) {
+		case PH_PAGE_METADATA:
+			pg->mode = PH_MODE_RECORD;
+			r = step(pg, PH_STEP_RECORD, 0, "filesystem metadata (%s): never written; unmount and run %s",
+				 pg->what, env->fstype && strcmp(env->fstype, "xfs") == 0 ? "xfs_repair" : "e2fsck");
+			if (r == 0)
+				r = explain(pg, "metadata (%s): record at priority crit, run the filesystem's repair tool",
+					    pg->what);
+			break;
+		case PH_PAGE_FREE:
+			pg->mode = PH_MODE_RECORD;
+			r = step(pg, PH_STEP_RECORD, 0, "free space: %s", env->can_clear ?
+				 "the filesystem zeroes blocks it allocates, which clears the poison" :
+				 "a hazard: the bus cannot clear, an allocation of this block will fail");
+			if (r == 0)
+				r = explain(pg, "free space: %s", env->can_clear ? "heals on the next allocation" :
+					    "recorded as a hazard");
+			break;
+		case PH_PAGE_DEVICE:
+			pg->mode = env->devdax && env->can_clear ? PH_MODE_CLEAR_DEVICE : PH_MODE_RECORD;
+			r = pg->mode == PH_MODE_CLEAR_DEVICE ?
+				    step(pg, PH_STEP_CLEAR_DEVICE, 0, "clear through the bus's clear-error command") :
+				    step(pg, PH_STEP_RECORD, 0, "no file owns it: reported");
+			if (r == 0)
+				r = explain(pg, "%s", env->devdax ? "device DAX: the range belongs to the device" :
+					    "no filesystem: the range belongs to the device");
+			break;
+		case PH_PAGE_UNKNOWN:
+			pg->mode = PH_MODE_RECORD;
+			r = step(pg, PH_STEP_RECORD, 0, "the owner is not known for certain: nothing is written");
+			if (r == 0)
+				r = explain(pg, "unknown owner: recorded, not written");
+			break;
+		case PH_PAGE_FILE:
+			r = plan_file_page(env, pg);
+			break;
+		}
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+_public_ int ph_plan_describe_rule(const struct ph_rule *r, bool can_clear, bool reflink, char **ret)
+{
+	enum ph_action a = r ? r->action : PH_ACTION_REPORT;
+	const char *single, *shared;
+	int k;
+
+	switch (a) {
+	case PH_ACTION_REPORT:
+		return (*ret = strdup("record the damage and change nothing")) ? 0 : -ENOMEM;
+	case PH_ACTION_QUARANTINE:
+		return (*ret = strdup("move the file into <mount>/.pmemheal/quarantine with a report; "
+				      "its blocks stay allocated")) ? 0 : -ENOMEM;
+	case PH_ACTION_DELETE:
+	case PH_ACTION_PUNCH:
+		k = asprintf(ret, "%s, after %s", a == PH_ACTION_DELETE ? "unlink the file" : "deallocate the damaged pages",
+			     reflink ? "cloning each poisoned page into the quarantine file so its block is never "
+				       "handed back to the allocator" :
+			     can_clear ? "writing zeros over the page, which clears the poison on this bus" :
+			     a == PH_ACTION_DELETE ? "no way to pin the block: the file is moved into quarantine instead" :
+						     "no way to pin the block: a copy with a hole there replaces the file");
+		return k < 0 ? -ENOMEM : 0;
+	default:
+		break;
+	}
+	single = can_clear ? "writes the repaired page back in place with one aligned write, which clears the poison" :
+		 reflink ? "pins the poisoned block in the quarantine file and writes the repaired page to a fresh block" :
+			   "replaces the file with a repaired copy and keeps the old inode, with its poisoned block, in quarantine";
+	shared = reflink ? (can_clear ? "pins the block, gives every sharer the repaired page on a fresh block, "
+				     "re-shares them, then clears and releases the pinned block" :
+					"pins the block, gives every sharer the repaired page on a fresh block, "
+					"re-shares them, and keeps the poisoned block pinned") :
+			   "cannot happen (no reflink here)";
+	k = asprintf(ret, "%s; a page only this file owns: %s; a page shared by reflink: %s",
+		     a == PH_ACTION_SALVAGE ? "keep every readable sector of the damaged page and zero the poisoned "
+					      "ones (a page that went through memory_failure is never read: "
+					      "zeroed, or taken from Source=)" :
+		     a == PH_ACTION_ZERO ? "zero the damaged page" :
+		     a == PH_ACTION_RESTORE ? "copy the damaged page from Source=, which must be a regular file of "
+					      "the same size (else Fallback=)" :
+					      "run Hook= to write the page (exit 0), or apply Fallback= (exit 75)",
+		     single, shared);
+	return k < 0 ? -ENOMEM : 0;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Planner: from a poisoned range, the owners of its pages, the per-file
+ * rules and the platform's abilities, an ordered list of steps per page.
+ * It decides; it does not touch data.  `pmemheal repair --dry-run` prints
+ * exactly this.
+ *
+ * Repair works on whole pages (DAX filesystems use 4 KiB blocks and the
+ * kernel clears poison only with whole, aligned pages):
+ *   in place        one owner, the bus clears: one aligned write of the
+ *                   repaired page clears the poison;
+ *   relocate + pin  shared by reflink, or the bus cannot clear: the page is
+ *                   cloned into a quarantine file (pinning the poisoned
+ *                   block), each owner gets the repaired page on a fresh
+ *                   block, identical owners are re-shared, and the pinned
+ *                   block is cleared and released if the bus can;
+ *   relocate file   the same without reflink: a repaired copy of the whole
+ *                   file replaces it, the old inode kept in quarantine.
+ * Metadata is recorded, never written; free space is recorded.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "mapper.h"
+#include "memfail.h"
+#include "policy.h"
+
+#define PH_PAGE_SIZE 4096u
+#define PH_PAGE_SECTORS 8u
+
+enum ph_page_kind {
+	PH_PAGE_FILE,
+	PH_PAGE_METADATA,
+	PH_PAGE_FREE,
+	PH_PAGE_DEVICE,   /* devdax, or no filesystem */
+	PH_PAGE_UNKNOWN,
+};
+
+enum ph_mode {
+	PH_MODE_RECORD,         /* nothing to write: report, metadata, free */
+	PH_MODE_IN_PLACE,
+	PH_MODE_RELOCATE_PIN,
+	PH_MODE_RELOCATE_FILE,
+	PH_MODE_QUARANTINE,     /* rename the file aside; its blocks stay pinned */
+	PH_MODE_DELETE,         /* pin the poisoned pages, then unlink */
+	PH_MODE_PUNCH,          /* pin the poisoned pages, then punch them */
+	PH_MODE_CLEAR_DEVICE,   /* devdax: the bus's clear-error command */
+	PH_MODE_REFUSED,        /* cannot be done safely here (reason says why) */
+};
+
+enum ph_content {
+	PH_CONTENT_NONE,
+	PH_CONTENT_SALVAGE,   /* good sectors read from the device, bad ones zero */
+	PH_CONTENT_ZERO,
+	PH_CONTENT_RESTORE,   /* from Source= */
+	PH_CONTENT_HOOK,      /* written by Hook= */
+};
+
+enum ph_step_kind {
+	PH_STEP_READ_GOOD,   /* O_DIRECT reads of the page's good sectors */
+	PH_STEP_READ_SOURCE,
+	PH_STEP_RUN_HOOK,
+	PH_STEP_WRITE,       /* whole-page pwrite to an owner */
+	PH_STEP_PIN,         /* FICLONERANGE the page into the quarantine file */
+	PH_STEP_PUNCH,       /* punch the owner's page */
+	PH_STEP_RESHARE,     /* FICLONERANGE from the first repaired owner */
+	PH_STEP_CLEAR,       /* whole-page write to the pinned copy */
+	PH_STEP_RELEASE,     /* punch the pinned copy */
+	PH_STEP_COPY_FILE,   /* build the repaired copy of the whole file */
+	PH_STEP_LINK_OLD,    /* link the old inode into quarantine */
+	PH_STEP_RENAME,      /* the copy over the original / the file aside */
+	PH_STEP_UNLINK,
+	PH_STEP_CLEAR_DEVICE,
+	PH_STEP_VERIFY,
+	PH_STEP_RECORD,
+};
+
+const char *ph_mode_to_string(enum ph_mode m);
+const char *ph_step_to_string(enum ph_step_kind k);
+
+struct ph_plan_owner {
+	char *path;            /* first path of the inode */
+	uint64_t inode;
+	uint64_t file_offset;  /* page-aligned byte offset in the file */
+	const struct ph_rule *rule; /* NULL: no rule, report */
+	enum ph_action action;
+	char *source;          /* restore/salvage: Source= expanded */
+};
+
+struct ph_plan_step {
+	enum ph_step_kind kind;
+	size_t owner;          /* index into owners, when it has one */
+	char *detail;          /* for humans */
+};
+
+struct ph_plan_page {
+	uint64_t sector;       /* first device sector of the page */
+	uint8_t bad_mask;      /* bit i: sector sector+i is listed bad */
+	bool memory_failure;   /* never read it */
+	enum ph_page_kind kind;
+	const char *what;      /* metadata kind */
+	bool shared;
+	enum ph_mode mode;
+	enum ph_content content;
+	struct ph_plan_owner *owners;
+	size_t n_owners;
+	struct ph_plan_step *steps;
+	size_t n_steps;
+	uint64_t bytes_lost;   /* bytes of file data this plan gives up */
+	char *explain;         /* one line: what and why */
+};
+
+struct ph_plan {
+	uint64_t start, count; /* the range, device sectors */
+	char *device;
+	char *mountpoint, *fstype;
+	bool can_clear, reflink;
+	struct ph_plan_page *pages;
+	size_t n_pages;
+};
+
+/* What the planner needs to know about the place. */
+struct ph_plan_env {
+	const struct ph_policy *policy;
+	bool can_clear;
+	const char *clear_reason;
+	bool reflink;               /* the filesystem can FICLONERANGE */
+	bool devdax;
+	const char *device, *mountpoint, *fstype;
+	uint32_t block_size;        /* filesystem block size, must be the page size */
+	uint64_t ns_start;          /* physical start of the device's sector 0, PH_UNKNOWN if not known */
+	const struct ph_pfns *memfail;
+	const struct ph_ranges *bad; /* every sector the kernel lists bad on this device */
+};
+
+/*
+ * Plan range [start, start+count) given res, the mapper's answer for the
+ * same range rounded out to whole pages.
+ */
+int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64_t count,
+		  const struct ph_map_result *res, struct ph_plan **ret);
+struct ph_plan *ph_plan_free(struct ph_plan *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_plan *, ph_plan_free);
+
+/* One paragraph: what a repair of a file under rule r would do here. */
+int ph_plan_describe_rule(const struct ph_rule *r, bool can_clear, bool reflink, char **ret);

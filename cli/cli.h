@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "ctx.h"
 
@@ -20,6 +21,7 @@ enum {
 	EXIT_UNSUPPORTED = 7, /* a filesystem other than XFS or ext4 is mounted */
 	EXIT_ACCESS = 8,      /* permission denied */
 	EXIT_PARTIAL = 9,     /* some badblocks lists could not be read; the rest were */
+	EXIT_POLICY = 10,     /* the configuration or rules have errors (printed file:line) */
 };
 
 extern const char *program_name;
@@ -34,3 +36,8 @@ extern bool arg_debug;
 int verb_map(int argc, char *argv[]);
 int verb_scan(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
+int verb_policy(int argc, char *argv[]);
+
+struct ph_policy;
+/* Load the policy, printing every error as file:line: message. */
+int cli_policy_load(struct ph_ctx *ctx, char **dirs, size_t n_dirs, struct ph_policy **ret);

@@ -72,6 +72,7 @@ static const struct {
 	{ "status", verb_status, "pmem devices, their poisoned ranges and damaged files" },
 	{ "scan", verb_scan, "read the badblocks lists now and record what changed" },
 	{ "map", verb_map, "name the owners of device ranges" },
+	{ "policy", verb_policy, "which rule applies to a file, and what a repair would do" },
 };
 
 static void help(FILE *f)

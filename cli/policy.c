@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pmemheal policy PATH...: which rule applies to each file (its file and
+ * line), the action, and what a repair of that file would do where it
+ * lives: on which bus (can it clear?), on which filesystem (reflink?).
+ * With rules that have errors it prints them, file:line each, and fails.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "planner.h"
+#include "platform.h"
+#include "policy.h"
+
+int cli_policy_load(struct ph_ctx *ctx, char **dirs, size_t n_dirs, struct ph_policy **ret)
+{
+	struct ph_policy_errors errs = { 0 };
+	int r;
+
+	r = ph_policy_load(ctx, n_dirs ? (const char *const *)dirs : NULL, n_dirs, ret, &errs);
+	for (size_t i = 0; i < errs.n; i++) {
+		if (errs.v[i].line)
+			fprintf(stderr, "%s:%u: %s\n", errs.v[i].file, errs.v[i].line, errs.v[i].message);
+		else
+			fprintf(stderr, "%s: %s\n", errs.v[i].file, errs.v[i].message);
+	}
+	ph_policy_errors_done(&errs);
+	if (r == -EINVAL)
+		return EXIT_POLICY;
+	if (r < 0) {
+		cli_error("cannot load the configuration: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s policy [--json] [--config-dir DIR]... PATH...\n\n"
+		"Show the rule that applies to each file and what a repair of it would do here.\n\n"
+		"  --json              print JSON\n"
+		"  --config-dir DIR    read the configuration from DIR instead of /etc/pmemheal,\n"
+		"                      /run/pmemheal and /usr/lib/pmemheal (repeat: most important first)\n",
+		program_name);
+}
+
+int verb_policy(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "config-dir", required_argument, NULL, 'c' },
+		{},
+	};
+	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
+	_cleanup_(ph_policy_freep) struct ph_policy *policy = NULL;
+	_cleanup_(ph_topology_freep) struct ph_topology *topo = NULL;
+	_cleanup_free_ char **dirs = NULL;
+	struct json_object *out = NULL;
+	size_t n_dirs = 0;
+	bool json = false;
+	int c, k, ret = EXIT_OK;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		case 'j':
+			json = true;
+			break;
+		case 'c': {
+			char **v = reallocarray(dirs, n_dirs + 1, sizeof(char *));
+
+			if (!v)
+				return EXIT_FAIL;
+			dirs = v;
+			dirs[n_dirs++] = optarg;
+			break;
+		}
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		cli_error("policy needs at least one PATH; see '%s policy --help'", program_name);
+		return EXIT_USAGE;
+	}
+	if (cli_ctx_new(&ctx) < 0)
+		return EXIT_FAIL;
+	k = cli_policy_load(ctx, dirs, n_dirs, &policy);
+	if (k != EXIT_OK)
+		return k;
+	if (ph_topology_load(ctx, &topo) < 0)
+		topo = NULL; /* no pmem here: still say which rule applies */
+	if (json)
+		out = json_object_new_array();
+
+	for (int i = optind; i < argc; i++) {
+		struct ph_place place = { 0 };
+		struct ph_error err = { { 0 } };
+		const struct ph_rule *rule;
+		_cleanup_free_ char *what = NULL, *source = NULL;
+		bool can_clear;
+
+		k = ph_place_find(ctx, topo, argv[i], &place, &err);
+		if (k < 0) {
+			cli_error("%s", err.message);
+			ret = k == -ENOENT ? EXIT_NO_DEVICE : EXIT_FAIL;
+			continue;
+		}
+		rule = ph_policy_match(policy, place.path);
+		can_clear = place.bus && place.bus->can_clear;
+		if (ph_plan_describe_rule(rule, can_clear, place.reflink, &what) < 0) {
+			ph_place_done(&place);
+			return EXIT_FAIL;
+		}
+		if (rule && rule->source)
+			(void)ph_rule_expand_source(rule, place.path, place.mountpoint, &source);
+
+		if (json) {
+			struct json_object *j = json_object_new_object(), *fs = json_object_new_object(), *pm = NULL;
+
+			json_object_object_add(j, "path", json_object_new_string(place.path));
+			if (rule) {
+				struct json_object *rj = json_object_new_object();
+
+				json_object_object_add(rj, "file", json_object_new_string(rule->file));
+				json_object_object_add(rj, "line", json_object_new_int((int)rule->match_line));
+				json_object_object_add(rj, "name", json_object_new_string(rule->name));
+				json_object_object_add(j, "rule", rj);
+			} else
+				json_object_object_add(j, "rule", NULL);
+			json_object_object_add(j, "action", json_object_new_string(ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT)));
+			json_object_object_add(j, "source", source ? json_object_new_string(source) : NULL);
+			json_object_object_add(j, "fallback", rule && rule->has_fallback ?
+					       json_object_new_string(ph_action_to_string(rule->fallback)) : NULL);
+			json_object_object_add(j, "on_shared", json_object_new_string(ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER)));
+			json_object_object_add(fs, "mount", json_object_new_string(place.mountpoint));
+			json_object_object_add(fs, "fstype", json_object_new_string(place.fstype));
+			json_object_object_add(fs, "reflink", json_object_new_boolean(place.reflink));
+			json_object_object_add(fs, "block_size", json_object_new_int((int)place.block_size));
+			json_object_object_add(fs, "dax", json_object_new_boolean(place.dax));
+			json_object_object_add(j, "filesystem", fs);
+			if (place.ns) {
+				pm = json_object_new_object();
+				json_object_object_add(pm, "namespace", json_object_new_string(place.ns->name));
+				json_object_object_add(pm, "device", json_object_new_string(place.ns->blockdev));
+				json_object_object_add(pm, "provider", json_object_new_string(place.bus->provider));
+				json_object_object_add(pm, "can_clear", json_object_new_boolean(place.bus->can_clear));
+				json_object_object_add(pm, "can_clear_reason", json_object_new_string(place.bus->clear_reason));
+			}
+			json_object_object_add(j, "pmem", pm);
+			json_object_object_add(j, "repair", json_object_new_string(place.ns ? what : "none: the file is not on pmem"));
+			json_object_array_add(out, j);
+		} else {
+			printf("%s\n", place.path);
+			if (rule)
+				printf("      rule: %s:%u (%s)\n", rule->file, rule->match_line, rule->name);
+			else
+				printf("      rule: none matches: report only\n");
+			printf("    action: %s", ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT));
+			if (source)
+				printf(", source %s", source);
+			if (rule && rule->has_fallback)
+				printf(", fallback %s", ph_action_to_string(rule->fallback));
+			if (rule && rule->action == PH_ACTION_EXEC)
+				printf(", hook %s", rule->hook[0]);
+			printf(", sharers %s\n", ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER));
+			printf("filesystem: %s on %s (%s, %u-byte blocks%s%s)\n", place.fstype, place.mountpoint,
+			       place.reflink ? "reflink" : "no reflink", place.block_size,
+			       place.dax ? ", DAX" : "", place.fsnode ? "" : "");
+			if (place.ns)
+				printf("      pmem: %s, /dev/%s on %s %s: %s (%s)\n", place.ns->name, place.ns->blockdev,
+				       place.bus->name, place.bus->provider, place.bus->can_clear ? "can clear" : "cannot clear",
+				       place.bus->clear_reason);
+			else
+				printf("      pmem: none (%s is not on a pmem device: pmemheal never repairs it)\n", place.fsnode);
+			if (place.ns)
+				printf("  a repair: %s\n", what);
+			printf("\n");
+		}
+		ph_place_done(&place);
+	}
+	if (json) {
+		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(out);
+	}
+	return ret;
+}

@@ -27,7 +27,7 @@
 #include "ledger.h"
 #include "range.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char *const schema_v1 =
 	"CREATE TABLE ranges ("
@@ -52,6 +52,24 @@ static const char *const schema_v1 =
 	"  state TEXT,"
 	"  detail TEXT);"
 	"CREATE INDEX history_range ON history (range_id);";
+
+/* Version 2: the repairer's intent log.  A row is written, with the
+ * repaired page's bytes, before the first step that changes data; 'step'
+ * is the next step to run and moves forward only after a step succeeded,
+ * so a restart re-runs at most one (idempotent) step. */
+static const char *const schema_v2 =
+	"CREATE TABLE intents ("
+	"  id INTEGER PRIMARY KEY,"
+	"  range_id INTEGER NOT NULL,"
+	"  page INTEGER NOT NULL,"
+	"  plan TEXT NOT NULL,"
+	"  content BLOB,"
+	"  step INTEGER NOT NULL DEFAULT 0,"
+	"  state TEXT NOT NULL CHECK (state IN ('running','done','aborted','failed')),"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  detail TEXT);"
+	"CREATE INDEX intents_state ON intents (state);";
 
 struct ph_ledger {
 	struct ph_ctx *ctx;
@@ -307,19 +325,25 @@ static int open_db(struct ph_ledger *l, struct ph_error *err)
 		ph_error_set(err, "%s: cannot set up the journal: %s", l->path, sqlite3_errmsg(l->db));
 		return r;
 	}
-	if (version == 0) {
+	if (version < SCHEMA_VERSION) {
+		/* Create, or migrate step by step, in one transaction. */
 		r = exec(l, "BEGIN IMMEDIATE");
-		if (r == 0)
+		if (r == 0 && version < 1)
 			r = exec(l, schema_v1);
+		if (r == 0 && version < 2)
+			r = exec(l, schema_v2);
 		if (r == 0)
-			r = exec(l, "PRAGMA user_version = 1");
+			r = exec(l, "PRAGMA user_version = 2");
 		if (r == 0)
 			r = exec(l, "COMMIT");
 		if (r < 0) {
 			(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-			ph_error_set(err, "%s: cannot create the schema: %s", l->path, sqlite3_errmsg(l->db));
+			ph_error_set(err, "%s: cannot %s the schema: %s", l->path, version ? "migrate" : "create",
+				     sqlite3_errmsg(l->db));
 			return r;
 		}
+		if (version > 0)
+			ph_info(l->ctx, "%s: migrated from schema %d to %d", l->path, version, SCHEMA_VERSION);
 	}
 	return 0;
 }
@@ -928,4 +952,124 @@ _public_ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, siz
 		r = emit_change(l, p.v[i].id, p.v[i].type, p.v[i].old_start, p.v[i].old_count, fn, userdata);
 	free(p.v);
 	return r;
+}
+
+/* ---- intents ----------------------------------------------------------- */
+
+_public_ int ph_ledger_intent_begin(struct ph_ledger *l, int64_t range_id, uint64_t page, const char *plan,
+				    const void *content, size_t len, uint64_t now, int64_t *ret_id)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = prepare(l, &st, "INSERT INTO intents (range_id, page, plan, content, step, state, created, updated) "
+			    "VALUES (?, ?, ?, ?, 0, 'running', ?, ?)");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, range_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)page);
+	sqlite3_bind_text(st, 3, plan, -1, SQLITE_STATIC);
+	if (content)
+		sqlite3_bind_blob(st, 4, content, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+	r = step_done(l, st);
+	sqlite3_finalize(st);
+	if (r == 0)
+		*ret_id = sqlite3_last_insert_rowid(l->db);
+	return r;
+}
+
+static int intent_update(struct ph_ledger *l, int64_t id, const char *sql, int step, const char *state,
+			 const char *detail, uint64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	r = prepare(l, &st, sql);
+	if (r < 0)
+		return r;
+	if (state) {
+		sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC);
+	} else
+		sqlite3_bind_int(st, 1, step);
+	sqlite3_bind_int64(st, state ? 3 : 2, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, state ? 4 : 3, id);
+	r = step_done(l, st);
+	if (r == 0 && sqlite3_changes(l->db) != 1)
+		r = -ENOENT;
+	sqlite3_finalize(st);
+	return r;
+}
+
+_public_ int ph_ledger_intent_step(struct ph_ledger *l, int64_t id, int next_step, uint64_t now)
+{
+	return intent_update(l, id, "UPDATE intents SET step = ?, updated = ? WHERE id = ?", next_step, NULL,
+			     NULL, now);
+}
+
+_public_ int ph_ledger_intent_finish(struct ph_ledger *l, int64_t id, const char *state, const char *detail,
+				     uint64_t now)
+{
+	return intent_update(l, id, "UPDATE intents SET state = ?, detail = ?, updated = ? WHERE id = ?", 0,
+			     state, detail, now);
+}
+
+_public_ int ph_ledger_intents_running(struct ph_ledger *l, ph_intent_fn fn, void *userdata)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(l, &st, "SELECT id, range_id, page, plan, content, step FROM intents WHERE state = 'running' ORDER BY id");
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ph_intent it = {
+			.id = sqlite3_column_int64(st, 0),
+			.range_id = sqlite3_column_int64(st, 1),
+			.page = (uint64_t)sqlite3_column_int64(st, 2),
+			.plan = (const char *)sqlite3_column_text(st, 3),
+			.content = sqlite3_column_blob(st, 4),
+			.content_len = (size_t)sqlite3_column_bytes(st, 4),
+			.step = sqlite3_column_int(st, 5),
+		};
+
+		r = fn(userdata, &it);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_errno(rc);
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+_public_ int ph_ledger_get_range(struct ph_ledger *l, int64_t id, ph_row_fn fn, void *userdata)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(l, &st, "SELECT " ROW_COLUMNS " FROM ranges WHERE id = ?");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		struct ph_range_row row;
+
+		fill_row(st, &row);
+		r = fn(userdata, &row);
+	} else
+		r = rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+_public_ int ph_ledger_add_history(struct ph_ledger *l, int64_t id, const char *event, const char *detail,
+				   uint64_t now)
+{
+	return add_history(l, id, now, event, NULL, detail);
 }

@@ -126,6 +126,33 @@ int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn, void *u
 /* Number of rows in each state (counts[_PH_STATE_MAX]). */
 int ph_ledger_count(struct ph_ledger *l, uint64_t counts[_PH_STATE_MAX]);
 
+/* ---- the repairer's intent log ---------------------------------------- */
+
+struct ph_intent {
+	int64_t id, range_id;
+	uint64_t page;       /* first device sector of the page */
+	const char *plan;    /* JSON: what to do, and to whom */
+	const void *content; /* the repaired page, when there is one */
+	size_t content_len;
+	int step;            /* the next step to run */
+};
+typedef int (*ph_intent_fn)(void *userdata, const struct ph_intent *it);
+
+/* Record, durably, that a page is about to be changed. */
+int ph_ledger_intent_begin(struct ph_ledger *l, int64_t range_id, uint64_t page, const char *plan,
+			   const void *content, size_t len, uint64_t now, int64_t *ret_id);
+/* Step next_step is the one to run now (all before it are done). */
+int ph_ledger_intent_step(struct ph_ledger *l, int64_t id, int next_step, uint64_t now);
+/* state: "done", "aborted" (nothing changed, re-plan) or "failed". */
+int ph_ledger_intent_finish(struct ph_ledger *l, int64_t id, const char *state, const char *detail,
+			    uint64_t now);
+/* Intents a crash left running, oldest first. */
+int ph_ledger_intents_running(struct ph_ledger *l, ph_intent_fn fn, void *userdata);
+
+int ph_ledger_get_range(struct ph_ledger *l, int64_t id, ph_row_fn fn, void *userdata);
+int ph_ledger_add_history(struct ph_ledger *l, int64_t id, const char *event, const char *detail,
+			  uint64_t now);
+
 /* The running system's boot id under the context's root. */
 int ph_read_boot_id(struct ph_ctx *ctx, char **ret);
 uint64_t ph_now_usec(void);

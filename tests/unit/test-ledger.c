@@ -376,9 +376,82 @@ static void test_durability(void **state)
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+}
+
+/* A version 1 ledger (before the intent log) is migrated, rows kept. */
+static void test_migrate_v1(void **state)
+{
+	char *dir = fake_root_new(), path[4096];
+	struct ph_ctx *ctx;
+	struct ph_ledger *l = NULL;
+	struct ph_error err = { { 0 } };
+	sqlite3 *db;
+	size_t n = 0;
+	int64_t id;
+
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"CREATE TABLE ranges (id INTEGER PRIMARY KEY, ns_id TEXT NOT NULL, start INTEGER NOT NULL, "
+		"count INTEGER NOT NULL CHECK (count > 0), device TEXT, state TEXT NOT NULL, origin TEXT NOT NULL, "
+		"in_kernel INTEGER NOT NULL DEFAULT 1, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, "
+		"last_boot TEXT, UNIQUE (ns_id, start));"
+		"CREATE TABLE history (id INTEGER PRIMARY KEY, range_id INTEGER NOT NULL, time INTEGER NOT NULL, "
+		"event TEXT NOT NULL, state TEXT, detail TEXT);"
+		"INSERT INTO ranges VALUES (1, '" NS "', 208, 8, 'pmem0', 'mapped', 'device', 1, 1, 1, 'b');"
+		"PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ledger_open(ctx, dir, 0, &l, &err), 0);
+	assert_null(ph_ledger_get_moved_aside(l));
+	assert_int_equal(ph_ledger_foreach(l, NULL, count_rows, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ph_ledger_intent_begin(l, 1, 208, "{}", "x", 1, 5, &id), 0);
+	ph_ledger_free(l);
+	ph_ctx_unref(ctx);
+	fake_root_free(dir);
+}
+
+struct seen_intents {
+	size_t n;
+	int step;
+	char content[8];
+};
+
+static int on_intent(void *userdata, const struct ph_intent *it)
+{
+	struct seen_intents *s = userdata;
+
+	s->n++;
+	s->step = it->step;
+	memcpy(s->content, it->content, MIN(it->content_len, sizeof(s->content)));
+	return 0;
+}
+
+static void test_intents(void **state)
+{
+	struct fixture *f = *state;
+	struct seen_intents s = { 0 };
+	int64_t a, b;
+
+	assert_int_equal(ph_ledger_intent_begin(f->l, 7, 800, "{\"mode\":\"in-place\"}", "page-a", 7, 1, &a), 0);
+	assert_int_equal(ph_ledger_intent_begin(f->l, 7, 808, "{}", NULL, 0, 1, &b), 0);
+	assert_int_equal(ph_ledger_intent_step(f->l, a, 2, 2), 0);
+	assert_int_equal(ph_ledger_intent_finish(f->l, b, "done", NULL, 3), 0);
+	/* a crash now: only a is left running, at step 2, with its bytes */
+	assert_int_equal(ph_ledger_intents_running(f->l, on_intent, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.step, 2);
+	assert_string_equal(s.content, "page-a");
+	assert_int_equal(ph_ledger_intent_finish(f->l, a, "done", NULL, 4), 0);
+	s.n = 0;
+	assert_int_equal(ph_ledger_intents_running(f->l, on_intent, &s), 0);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(ph_ledger_intent_step(f->l, 999, 1, 5), -ENOENT);
 }
 
 static void test_readonly_missing(void **state)
@@ -409,6 +482,8 @@ int main(void)
 		cmocka_unit_test(test_newer_schema),
 		cmocka_unit_test_setup_teardown(test_durability, setup, teardown),
 		cmocka_unit_test(test_readonly_missing),
+		cmocka_unit_test(test_migrate_v1),
+		cmocka_unit_test_setup_teardown(test_intents, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,8 @@ enum {
 	EXIT_ACCESS = 8,      /* permission denied */
 	EXIT_PARTIAL = 9,     /* some badblocks lists could not be read; the rest were */
 	EXIT_POLICY = 10,     /* the configuration or rules have errors (printed file:line) */
+	EXIT_REPAIR = 11,     /* some ranges could not be repaired (the ledger says why) */
+	EXIT_BUSY = 12,       /* another repair is running */
 };
 
 extern const char *program_name;
@@ -37,6 +39,7 @@ int verb_map(int argc, char *argv[]);
 int verb_scan(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
 int verb_policy(int argc, char *argv[]);
+int verb_repair(int argc, char *argv[]);
 
 struct ph_policy;
 /* Load the policy, printing every error as file:line: message. */

@@ -71,6 +71,7 @@ static const struct {
 } verbs[] = {
 	{ "status", verb_status, "pmem devices, their poisoned ranges and damaged files" },
 	{ "scan", verb_scan, "read the badblocks lists now and record what changed" },
+	{ "repair", verb_repair, "repair poisoned ranges per the rules (--dry-run: show the plan)" },
 	{ "map", verb_map, "name the owners of device ranges" },
 	{ "policy", verb_policy, "which rule applies to a file, and what a repair would do" },
 };

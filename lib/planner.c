@@ -365,6 +365,8 @@ static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *
 	return r;
 }
 
+static const struct ph_rule fallback_rule = { .name = (char *)"fallback" };
+
 static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg)
 {
 	const struct ph_rule *first;
@@ -384,6 +386,9 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 				return r;
 		}
 	}
+	if (env->override < _PH_ACTION_MAX)
+		for (size_t i = 0; i < pg->n_owners; i++)
+			pg->owners[i].action = env->override;
 	first = pg->owners[0].rule;
 	together = !first || first->on_shared == PH_SHARED_TOGETHER;
 	if (together)
@@ -422,6 +427,8 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 				    first ? first->name : "no rule");
 		return r;
 	}
+	if (!first) /* an override without a rule: describe it as such */
+		first = &fallback_rule;
 	if (a == PH_ACTION_QUARANTINE || a == PH_ACTION_DELETE || a == PH_ACTION_PUNCH) {
 		r = plan_file_action(env, pg, a);
 		if (r == 0)

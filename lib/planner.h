@@ -115,6 +115,7 @@ struct ph_plan_page {
 
 struct ph_plan {
 	uint64_t start, count; /* the range, device sectors */
+	uint64_t part_start;   /* the filesystem's first sector on the device */
 	char *device;
 	char *mountpoint, *fstype;
 	bool can_clear, reflink;
@@ -134,6 +135,9 @@ struct ph_plan_env {
 	uint64_t ns_start;          /* physical start of the device's sector 0, PH_UNKNOWN if not known */
 	const struct ph_pfns *memfail;
 	const struct ph_ranges *bad; /* every sector the kernel lists bad on this device */
+	/* Plan every file owner with this action instead of its rule's (a
+	 * Fallback=); _PH_ACTION_MAX for none. */
+	enum ph_action override;
 };
 
 /*

@@ -33,7 +33,8 @@ build() {
 	(cd "$SRC" && { [ -x configure ] || ./autogen.sh >/dev/null; })
 	mkdir -p "$BUILD"
 	if [ ! -f "$BUILD/Makefile" ]; then
-		(cd "$BUILD" && "$SRC/configure" --prefix=/usr --sysconfdir=/etc --localstatedir=/var >/dev/null)
+		(cd "$BUILD" && "$SRC/configure" --prefix=/usr --sysconfdir=/etc --localstatedir=/var \
+			--enable-fault-injection >/dev/null)
 	fi
 	make -C "$BUILD" -j"$(nproc)" >/dev/null
 }

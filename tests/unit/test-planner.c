@@ -65,7 +65,7 @@ static struct ph_plan_env env(bool can_clear, bool reflink)
 	return (struct ph_plan_env){
 		.policy = policy, .can_clear = can_clear, .clear_reason = "test", .reflink = reflink,
 		.device = "/dev/pmem0", .mountpoint = "/mnt", .fstype = "xfs", .block_size = 4096,
-		.ns_start = UINT64_MAX,
+		.ns_start = UINT64_MAX, .override = _PH_ACTION_MAX,
 	};
 }
 

@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pmemheal repair: plan and repair poisoned ranges, once.
+ *
+ * Refuses to run with a configuration that has errors.  Takes the repair
+ * lock (one repairer at a time), records the kernel's lists in the ledger,
+ * finishes what a crash left in the intent log, then plans each range and
+ * executes the plan.  --dry-run prints the plan: every step, its target,
+ * and the bytes it would give up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "ledger.h"
+#include "repair.h"
+#include "watch.h"
+
+struct target {
+	const char *ns_id;
+	struct ph_range r;
+};
+
+struct pick {
+	bool all;
+	const struct target *targets;
+	size_t n_targets;
+	struct ph_range_row *rows;
+	size_t n;
+	char **strings; /* copies: row strings live only in the callback */
+	size_t n_strings;
+};
+
+static char *keep(struct pick *p, const char *s)
+{
+	char **v;
+
+	if (!s)
+		return NULL;
+	v = reallocarray(p->strings, p->n_strings + 1, sizeof(char *));
+	if (!v)
+		return NULL;
+	p->strings = v;
+	return v[p->n_strings++] = strdup(s);
+}
+
+static bool repairable(const struct ph_range_row *row)
+{
+	/* Still poisoned and not settled: new, mapped, planned, failed; a
+	 * repairing row belongs to the intent log (resumed first). */
+	return row->in_kernel && (row->state == PH_STATE_NEW || row->state == PH_STATE_MAPPED ||
+				  row->state == PH_STATE_PLANNED || row->state == PH_STATE_FAILED);
+}
+
+static int on_row(void *userdata, const struct ph_range_row *row)
+{
+	struct pick *p = userdata;
+	bool want = p->all;
+	struct ph_range_row *v;
+
+	for (size_t i = 0; !want && i < p->n_targets; i++)
+		want = strcmp(p->targets[i].ns_id, row->ns_id) == 0 &&
+		       ph_range_intersect(&p->targets[i].r, &(struct ph_range){ row->start, row->count }, NULL);
+	if (!want || !repairable(row))
+		return 0;
+	v = reallocarray(p->rows, p->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->rows = v;
+	v[p->n] = *row;
+	v[p->n].ns_id = keep(p, row->ns_id);
+	v[p->n].device = keep(p, row->device);
+	v[p->n].origin = keep(p, row->origin);
+	p->n++;
+	return 0;
+}
+
+static struct json_object *plan_json(const struct ph_plan *p)
+{
+	struct json_object *j = json_object_new_object(), *pages = json_object_new_array();
+
+	json_object_object_add(j, "device", json_object_new_string(p->device));
+	json_object_object_add(j, "sector", json_object_new_int64((int64_t)p->start));
+	json_object_object_add(j, "count", json_object_new_int64((int64_t)p->count));
+	json_object_object_add(j, "mount", p->mountpoint ? json_object_new_string(p->mountpoint) : NULL);
+	json_object_object_add(j, "can_clear", json_object_new_boolean(p->can_clear));
+	json_object_object_add(j, "reflink", json_object_new_boolean(p->reflink));
+	for (size_t i = 0; i < p->n_pages; i++) {
+		const struct ph_plan_page *pg = &p->pages[i];
+		struct json_object *pj = json_object_new_object(), *owners = json_object_new_array(),
+				   *steps = json_object_new_array();
+
+		json_object_object_add(pj, "sector", json_object_new_int64((int64_t)pg->sector));
+		json_object_object_add(pj, "bad_sectors", json_object_new_int(pg->bad_mask));
+		json_object_object_add(pj, "memory_failure", json_object_new_boolean(pg->memory_failure));
+		json_object_object_add(pj, "mode", json_object_new_string(ph_mode_to_string(pg->mode)));
+		json_object_object_add(pj, "shared", json_object_new_boolean(pg->shared));
+		json_object_object_add(pj, "bytes_at_risk", json_object_new_int64((int64_t)pg->bytes_lost));
+		json_object_object_add(pj, "explain", pg->explain ? json_object_new_string(pg->explain) : NULL);
+		for (size_t k = 0; k < pg->n_owners; k++) {
+			const struct ph_plan_owner *o = &pg->owners[k];
+			struct json_object *oj = json_object_new_object();
+
+			json_object_object_add(oj, "path", o->path ? json_object_new_string(o->path) : NULL);
+			json_object_object_add(oj, "inode", json_object_new_int64((int64_t)o->inode));
+			json_object_object_add(oj, "offset", json_object_new_int64((int64_t)o->file_offset));
+			json_object_object_add(oj, "action", json_object_new_string(ph_action_to_string(o->action)));
+			json_object_object_add(oj, "rule", o->rule ? json_object_new_string(o->rule->file) : NULL);
+			json_object_array_add(owners, oj);
+		}
+		for (size_t k = 0; k < pg->n_steps; k++) {
+			struct json_object *sj = json_object_new_object();
+
+			json_object_object_add(sj, "step", json_object_new_string(ph_step_to_string(pg->steps[k].kind)));
+			json_object_object_add(sj, "detail", json_object_new_string(pg->steps[k].detail));
+			json_object_array_add(steps, sj);
+		}
+		json_object_object_add(pj, "owners", owners);
+		json_object_object_add(pj, "steps", steps);
+		json_object_array_add(pages, pj);
+	}
+	json_object_object_add(j, "pages", pages);
+	return j;
+}
+
+static void plan_print(const struct ph_range_row *row, const struct ph_plan *p)
+{
+	printf("range %" PRIu64 "+%" PRIu64 " on %s (%s), %s%s:\n", p->start, p->count, p->device,
+	       ph_state_to_string(row->state), p->can_clear ? "the bus clears" : "the bus cannot clear",
+	       p->reflink ? ", reflink" : "");
+	for (size_t i = 0; i < p->n_pages; i++) {
+		const struct ph_plan_page *pg = &p->pages[i];
+
+		printf("  page %" PRIu64 " [%s]%s: %s\n", pg->sector, ph_mode_to_string(pg->mode),
+		       pg->memory_failure ? " (went through memory_failure)" : "", pg->explain ? pg->explain : "");
+		for (size_t k = 0; k < pg->n_steps; k++)
+			printf("    %zu. %-18s %s\n", k + 1, ph_step_to_string(pg->steps[k].kind), pg->steps[k].detail);
+		if (pg->bytes_lost)
+			printf("    bytes at risk: %" PRIu64 "\n", pg->bytes_lost);
+	}
+}
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s repair [--dry-run] [--json] [--state-dir DIR] [--config-dir DIR]... (--all | DEVICE RANGE...)\n\n"
+		"Repair poisoned ranges per the rules: plan each, then execute the plan.\n\n"
+		"  --dry-run          print the plan (every step and the bytes at risk), change nothing\n"
+		"  --json             print JSON\n"
+		"  --all              every recorded range that is still poisoned\n"
+		"  --state-dir DIR    the ledger (default %s)\n"
+		"  --config-dir DIR   the rules (default /etc/pmemheal, /run/pmemheal, /usr/lib/pmemheal)\n",
+		program_name, PH_STATE_DIR);
+}
+
+int verb_repair(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },       { "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },    { "all", no_argument, NULL, 'a' },
+		{ "state-dir", required_argument, NULL, 's' }, { "config-dir", required_argument, NULL, 'c' },
+		{},
+	};
+	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
+	_cleanup_(ph_policy_freep) struct ph_policy *policy = NULL;
+	_cleanup_(ph_ledger_freep) struct ph_ledger *ledger = NULL;
+	_cleanup_(ph_monitor_freep) struct ph_monitor *mon = NULL;
+	_cleanup_(ph_repairer_freep) struct ph_repairer *rep = NULL;
+	_cleanup_free_ char **dirs = NULL, *lockpath = NULL;
+	_cleanup_free_ struct target *targets = NULL;
+	_cleanup_close_ int lockfd = -EBADF;
+	struct ph_error err = { { 0 } };
+	struct pick pick = { 0 };
+	struct json_object *out = NULL;
+	const char *state_dir = PH_STATE_DIR, *device = NULL;
+	bool json = false, dry = false, all = false;
+	size_t n_dirs = 0, n_targets = 0;
+	int c, k, ret = EXIT_OK;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hn", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help(stdout);
+			return EXIT_OK;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'c': {
+			char **v = reallocarray(dirs, n_dirs + 1, sizeof(char *));
+
+			if (!v)
+				return EXIT_FAIL;
+			dirs = v;
+			dirs[n_dirs++] = optarg;
+			break;
+		}
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (all == (optind < argc)) {
+		cli_error("repair needs either --all or DEVICE RANGE...; see '%s repair --help'", program_name);
+		return EXIT_USAGE;
+	}
+	if (!all) {
+		device = argv[optind++];
+		if (optind >= argc) {
+			cli_error("repair %s needs at least one RANGE", device);
+			return EXIT_USAGE;
+		}
+		targets = calloc((size_t)(argc - optind), sizeof(*targets));
+		if (!targets)
+			return EXIT_FAIL;
+		for (; optind < argc; optind++) {
+			if (ph_range_parse(argv[optind], false, &targets[n_targets].r) < 0) {
+				cli_error("invalid range '%s': expected SECTOR[+COUNT]", argv[optind]);
+				return EXIT_USAGE;
+			}
+			n_targets++;
+		}
+	}
+	if (cli_ctx_new(&ctx) < 0)
+		return EXIT_FAIL;
+	k = cli_policy_load(ctx, dirs, n_dirs, &policy);
+	if (k != EXIT_OK) {
+		if (k == EXIT_POLICY)
+			cli_error("refusing to repair with a configuration that has errors");
+		return k;
+	}
+	k = ph_ledger_open(ctx, state_dir, 0, &ledger, &err);
+	if (k < 0) {
+		cli_error("%s", err.message);
+		return EXIT_FAIL;
+	}
+	/* One repairer at a time: this command or the daemon. */
+	if (asprintf(&lockpath, "%s/repair.lock", state_dir) < 0)
+		return EXIT_FAIL;
+	lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		cli_error("%s: %s", lockpath, errno == EWOULDBLOCK ? "another repair is running (pmemheal or pmemheald)"
+							       : strerror(errno));
+		return EXIT_BUSY;
+	}
+	k = ph_monitor_new(ctx, ledger, NULL, NULL, &mon);
+	if (k < 0) {
+		cli_error("cannot enumerate pmem devices: %s", strerror(-k));
+		return EXIT_FAIL;
+	}
+	(void)ph_monitor_scan(mon, "repair");
+	if (!all) {
+		const struct ph_topology *t = ph_monitor_get_topology(mon);
+		const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
+		const char *id = NULL;
+
+		for (size_t i = 0; i < t->n_namespaces; i++)
+			if (t->namespaces[i].blockdev && strcmp(t->namespaces[i].blockdev, name) == 0)
+				id = t->namespaces[i].id;
+		if (!id) {
+			cli_error("%s: not a pmem namespace's disk", device);
+			return EXIT_NO_DEVICE;
+		}
+		for (size_t i = 0; i < n_targets; i++)
+			targets[i].ns_id = id;
+	}
+	k = ph_repairer_new(ctx, ledger, policy, ph_monitor_get_topology(mon), &rep);
+	if (k < 0)
+		return EXIT_FAIL;
+	if (!dry) {
+		k = ph_repairer_resume(rep);
+		if (k > 0)
+			cli_notice("finished %d repair step%s a crash had left", k, k == 1 ? "" : "s");
+	}
+	pick = (struct pick){ .all = all, .targets = targets, .n_targets = n_targets };
+	k = ph_ledger_foreach(ledger, NULL, on_row, &pick);
+	if (k < 0)
+		goto done;
+	if (pick.n == 0 && !json)
+		printf("nothing to repair\n");
+	if (json)
+		out = json_object_new_array();
+
+	for (size_t i = 0; i < pick.n; i++) {
+		const struct ph_range_row *row = &pick.rows[i];
+
+		if (dry) {
+			struct ph_plan **plans = NULL;
+			size_t n = 0;
+
+			k = ph_repair_plan(rep, row, &plans, &n);
+			if (k < 0) {
+				ret = EXIT_REPAIR;
+				continue;
+			}
+			for (size_t p = 0; p < n; p++) {
+				if (json)
+					json_object_array_add(out, plan_json(plans[p]));
+				else
+					plan_print(row, plans[p]);
+				ph_plan_free(plans[p]);
+			}
+			free(plans);
+			continue;
+		}
+		{
+			struct ph_repair_result res;
+
+			k = ph_repair_range(rep, row, &res);
+			if (json) {
+				struct json_object *rj = json_object_new_object();
+
+				json_object_object_add(rj, "id", json_object_new_int64(row->id));
+				json_object_object_add(rj, "device", json_object_new_string(row->device ? row->device : ""));
+				json_object_object_add(rj, "sector", json_object_new_int64((int64_t)row->start));
+				json_object_object_add(rj, "count", json_object_new_int64((int64_t)row->count));
+				json_object_object_add(rj, "state", json_object_new_string(ph_state_to_string(res.state)));
+				json_object_object_add(rj, "pages", json_object_new_int((int)res.pages));
+				json_object_object_add(rj, "repaired", json_object_new_int((int)res.written));
+				json_object_object_add(rj, "cleared", json_object_new_int((int)res.cleared));
+				json_object_object_add(rj, "pinned", json_object_new_int((int)res.pinned));
+				json_object_object_add(rj, "recorded", json_object_new_int((int)res.recorded));
+				json_object_object_add(rj, "failed", json_object_new_int((int)res.failed));
+				json_object_object_add(rj, "bytes_lost", json_object_new_int64((int64_t)res.bytes_lost));
+				json_object_object_add(rj, "detail", res.detail ? json_object_new_string(res.detail) : NULL);
+				json_object_array_add(out, rj);
+			} else
+				printf("%s sectors %" PRIu64 "+%" PRIu64 ": %s (%u pages: %u repaired, %u cleared, %u pinned, "
+				       "%u recorded, %u failed; %" PRIu64 " bytes lost)%s%s\n",
+				       row->device ? row->device : "?", row->start, row->count, ph_state_to_string(res.state),
+				       res.pages, res.written, res.cleared, res.pinned, res.recorded, res.failed,
+				       res.bytes_lost, res.detail ? ": " : "", res.detail ? res.detail : "");
+			if (k < 0 || res.failed)
+				ret = EXIT_REPAIR;
+			ph_repair_result_done(&res);
+		}
+	}
+	if (json)
+		puts(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+done:
+	json_object_put(out);
+	for (size_t i = 0; i < pick.n_strings; i++)
+		free(pick.strings[i]);
+	free(pick.strings);
+	free(pick.rows);
+	return k < 0 && ret == EXIT_OK ? EXIT_FAIL : ret;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The repairer and its verifier: executing plans, one page at a time.
+ *
+ * Each page becomes a job (what to do to whom) that is written to the
+ * ledger's intent log, together with the repaired page's bytes, before
+ * anything changes; every step moves the intent forward only once it has
+ * succeeded.  A restart runs the jobs a crash left behind from the step
+ * they stopped at.
+ *
+ * Every step first checks the owner's page: still the same inode, and
+ * mapping either the poisoned block (or a hole we punched) — the state
+ * before the step — or our bytes — the state after it.  Anything else
+ * means the file changed under us: the job stops and nothing is written,
+ * so no byte of anyone else's data is ever overwritten.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "ledger.h"
+#include "planner.h"
+#include "policy.h"
+#include "topology.h"
+
+struct ph_repairer;
+
+struct ph_repair_result {
+	enum ph_state state;   /* what the range became */
+	unsigned pages, written, pinned, cleared, failed, recorded;
+	uint64_t bytes_lost;
+	char *detail;          /* the first failure's reason, or a summary */
+};
+
+int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const struct ph_policy *policy,
+		    const struct ph_topology *topo, struct ph_repairer **ret);
+struct ph_repairer *ph_repairer_free(struct ph_repairer *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_repairer *, ph_repairer_free);
+
+/* Plan one ledger range (its pages, freshly mapped).  No changes. */
+int ph_repair_plan(struct ph_repairer *r, const struct ph_range_row *row, struct ph_plan ***ret,
+		   size_t *ret_n);
+/* Plan and execute it.  res describes the outcome. */
+int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *row, struct ph_repair_result *res);
+void ph_repair_result_done(struct ph_repair_result *res);
+
+/* Finish what a crash left in the intent log.  Returns how many jobs. */
+int ph_repairer_resume(struct ph_repairer *r);
+
+/* The quarantine directory of a filesystem: <mount>/.pmemheal/quarantine */
+#define PH_QUARANTINE_DIR ".pmemheal/quarantine"

@@ -61,6 +61,7 @@ static void page_done(struct ph_plan_page *pg)
 		free(pg->steps[i].detail);
 	free(pg->steps);
 	free(pg->explain);
+	free(pg->pin_path);
 }
 
 _public_ struct ph_plan *ph_plan_free(struct ph_plan *p)
@@ -130,6 +131,14 @@ static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg
 {
 	uint64_t s0 = pg->sector, e0 = s0 + PH_PAGE_SECTORS;
 	bool any_free = false, all_free = true, unknown = false, unmounted = false;
+	_cleanup_free_ char *qprefix = NULL;
+
+	/* Files under <mount>/.pmemheal/ are ours: pins and quarantined files
+	 * that keep poisoned blocks allocated.  They are never repaired as
+	 * files (that would pin the pin). */
+	if (env->mountpoint && asprintf(&qprefix, "%s/.pmemheal/", strcmp(env->mountpoint, "/") ?
+					env->mountpoint : "") < 0)
+		return -ENOMEM;
 
 	for (size_t i = 0; i < res->n_owners; i++) {
 		const struct ph_owner *o = &res->owners[i];
@@ -159,6 +168,11 @@ static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg
 		case PH_OWNER_FILE:
 			all_free = false;
 			break;
+		}
+		if (qprefix && o->n_paths > 0 && strncmp(o->paths[0], qprefix, strlen(qprefix)) == 0) {
+			if (!pg->pin_path && !(pg->pin_path = strdup(o->paths[0])))
+				return -ENOMEM;
+			continue;
 		}
 		/* The file offset of the page's first byte. */
 		if (o->sector > s0) {
@@ -190,6 +204,8 @@ static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg
 		return 0;
 	if (pg->n_owners > 0)
 		pg->kind = unknown || unmounted ? PH_PAGE_UNKNOWN : PH_PAGE_FILE;
+	else if (pg->pin_path && !unknown && !unmounted)
+		pg->kind = PH_PAGE_PINNED;
 	else if (unmounted || env->devdax)
 		pg->kind = PH_PAGE_DEVICE;
 	else if (any_free && all_free)
@@ -528,6 +544,28 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 				r = explain(pg, "%s", env->devdax ? "device DAX: the range belongs to the device" :
 					    "no filesystem: the range belongs to the device");
 			break;
+		case PH_PAGE_PINNED: {
+			size_t l = strlen(pg->pin_path);
+			bool pin = l > 4 && strcmp(pg->pin_path + l - 4, ".pin") == 0;
+
+			if (pin && env->can_clear) {
+				/* A repair that ended before clearing (a race, a
+				 * crash before the intent was logged): finish it. */
+				pg->mode = PH_MODE_RELOCATE_PIN;
+				r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy %s: the bus clears the poison",
+					 pg->pin_path);
+				if (r == 0)
+					r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
+			} else {
+				pg->mode = PH_MODE_RECORD;
+				r = step(pg, PH_STEP_RECORD, 0, "pinned by %s: it stays allocated%s", pg->pin_path,
+					 env->can_clear ? " (a quarantined file is the operator's to remove)" :
+					 ", the bus cannot clear");
+			}
+			if (r == 0)
+				r = explain(pg, "pinned in quarantine (%s)", pg->pin_path);
+			break;
+		}
 		case PH_PAGE_UNKNOWN:
 			pg->mode = PH_MODE_RECORD;
 			r = step(pg, PH_STEP_RECORD, 0, "the owner is not known for certain: nothing is written");

@@ -36,6 +36,7 @@ enum ph_page_kind {
 	PH_PAGE_METADATA,
 	PH_PAGE_FREE,
 	PH_PAGE_DEVICE,   /* devdax, or no filesystem */
+	PH_PAGE_PINNED,   /* owned only by pmemheal's quarantine: a pin or a quarantined file */
 	PH_PAGE_UNKNOWN,
 };
 
@@ -102,6 +103,7 @@ struct ph_plan_page {
 	bool memory_failure;   /* never read it */
 	enum ph_page_kind kind;
 	const char *what;      /* metadata kind */
+	char *pin_path;        /* PH_PAGE_PINNED: the quarantine file that owns it */
 	bool shared;
 	enum ph_mode mode;
 	enum ph_content content;

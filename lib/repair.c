@@ -53,6 +53,9 @@ struct ph_repairer {
 	/* test-only fault injection: exit right after a named step */
 	char *fault_step;
 	unsigned fault_nth, fault_seen;
+	/* test-only: stop before a named step until a FIFO says go */
+	char *pause_step, *pause_fifo;
+	unsigned pause_nth, pause_seen;
 };
 
 struct job_owner {
@@ -1003,11 +1006,46 @@ static void fault_point(struct ph_repairer *r, enum ph_step_kind k)
 #endif
 }
 
+/* Test-only: PMEMHEAL_DEBUG_PAUSE_BEFORE=STEP[:N] with
+ * PMEMHEAL_DEBUG_PAUSE_FIFO=PATH stops before the Nth STEP: it writes
+ * "paused STEP\n" into the FIFO (blocking until a reader opens it), then
+ * reads the FIFO to its end (blocking until a writer opens and closes it).
+ * A test changes the file in between: a race at a moment it chooses. */
+static void pause_point(struct ph_repairer *r, enum ph_step_kind k)
+{
+#ifdef PH_FAULT_INJECTION
+	char buf[64];
+	int fd;
+
+	if (!r->pause_step || !r->pause_fifo || strcmp(r->pause_step, ph_step_to_string(k)) != 0 ||
+	    ++r->pause_seen != r->pause_nth)
+		return;
+	ph_warn(r->ctx, "PMEMHEAL_DEBUG_PAUSE_BEFORE: waiting on %s before step %s", r->pause_fifo, r->pause_step);
+	fd = open(r->pause_fifo, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		int n = snprintf(buf, sizeof(buf), "paused %s\n", r->pause_step);
+
+		(void)!write(fd, buf, (size_t)n);
+		close(fd);
+	}
+	fd = open(r->pause_fifo, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		close(fd);
+	}
+#else
+	(void)r;
+	(void)k;
+#endif
+}
+
 static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char **why)
 {
 	int k;
 
 	for (size_t i = (size_t)from; i < j->n_steps; i++) {
+		pause_point(r, j->steps[i].kind);
 		k = run_step(r, j, &j->steps[i]);
 		if (k < 0) {
 			if (!*why)
@@ -1175,6 +1213,21 @@ _public_ int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const
 			if (colon)
 				*colon = '\0';
 		}
+		f = getenv("PMEMHEAL_DEBUG_PAUSE_BEFORE");
+		if (f && *f && getenv("PMEMHEAL_DEBUG_PAUSE_FIFO")) {
+			char *colon;
+
+			r->pause_step = strdup(f);
+			r->pause_fifo = strdup(getenv("PMEMHEAL_DEBUG_PAUSE_FIFO"));
+			if (!r->pause_step || !r->pause_fifo) {
+				ph_repairer_free(r);
+				return -ENOMEM;
+			}
+			colon = strchr(r->pause_step, ':');
+			r->pause_nth = colon ? (unsigned)atoi(colon + 1) : 1;
+			if (colon)
+				*colon = '\0';
+		}
 	}
 #endif
 	*ret = r;
@@ -1187,6 +1240,8 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 		return NULL;
 	ph_pfns_done(&r->memfail);
 	free(r->fault_step);
+	free(r->pause_step);
+	free(r->pause_fifo);
 	ph_ctx_unref(r->ctx);
 	free(r);
 	return NULL;
@@ -1378,7 +1433,8 @@ static int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum
 
 /* Execute one page; 0 done, 1 recorded only, <0 failed (why set). */
 static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const struct ph_plan *plan,
-		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res, unsigned depth)
+		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res, unsigned depth,
+		       bool may_replan)
 {
 	_cleanup_free_ char *why = NULL;
 	enum ph_action fallback;
@@ -1388,7 +1444,10 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 	int k;
 
 	if (!writes(pg->mode)) {
-		res->recorded++;
+		if (pg->kind == PH_PAGE_PINNED)
+			res->pinned++; /* an earlier repair's pin: it stays */
+		else
+			res->recorded++;
 		(void)ph_ledger_add_history(r->ledger, range_id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
 					    pg->explain, ph_now_usec());
 		return 1;
@@ -1413,7 +1472,7 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 				goto fail;
 			p2->part_start = plan->part_start;
 			(void)ph_ledger_add_history(r->ledger, range_id, "fallback", why, ph_now_usec());
-			return repair_page(r, s, env_i, p2, &p2->pages[0], range_id, res, depth + 1);
+			return repair_page(r, s, env_i, p2, &p2->pages[0], range_id, res, depth + 1, may_replan);
 		}
 		if (k == 1) {
 			job_done(&j);
@@ -1450,12 +1509,28 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 	job_done(&j);
 	return 0;
 fail:
+	if (k == -ESTALE && may_replan) {
+		/* The file changed under us; nothing was written.  The caller
+		 * maps the page afresh and plans it again. */
+		(void)ph_ledger_add_history(r->ledger, range_id, "conflict", why ? why : "the file changed",
+					    ph_now_usec());
+		job_done(&j);
+		return k;
+	}
 	res->failed++;
 	if (!res->detail)
 		res->detail = why ? TAKE_PTR(why) : strdup(strerror(-k));
 	(void)ph_ledger_add_history(r->ledger, range_id, "failed", res->detail, ph_now_usec());
 	job_done(&j);
 	return k;
+}
+
+static bool in_replan(const struct ph_ranges *rs, uint64_t sector)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (sector >= rs->v[i].start && sector < rs->v[i].start + rs->v[i].count)
+			return true;
+	return false;
 }
 
 static enum ph_state final_state(const struct ph_repair_result *res)
@@ -1474,6 +1549,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	struct ph_plan **plans = NULL;
 	struct ph_error err = { { 0 } };
 	enum ph_state cur = row->state;
+	struct ph_ranges replan = { 0 };
 	struct session s;
 	size_t n = 0;
 	bool any = false;
@@ -1512,7 +1588,39 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 				env_i = e;
 		for (size_t p = 0; p < plans[i]->n_pages; p++) {
 			res->pages++;
-			(void)repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0);
+			if (repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0, true) == -ESTALE &&
+			    ph_ranges_add(&replan, plans[i]->pages[p].sector, PH_PAGE_SECTORS) < 0)
+				res->failed++;
+		}
+	}
+	if (replan.n > 0) {
+		/* Pages whose files changed between mapping and writing: map
+		 * them again, now, and plan them from what they are. */
+		for (size_t i = 0; i < n; i++)
+			ph_plan_free(plans[i]);
+		free(plans);
+		plans = NULL;
+		n = 0;
+		session_done(&s);
+		k = session_open(r, row, &s, &err);
+		if (k == 0)
+			k = session_plan(&s, row, &plans, &n);
+		if (k < 0) {
+			for (size_t i = 0; i < replan.n; i++)
+				res->failed += (unsigned)(replan.v[i].count / PH_PAGE_SECTORS);
+			if (!res->detail)
+				res->detail = strdup(err.message[0] ? err.message : strerror(-k));
+		}
+		for (size_t i = 0; k == 0 && i < n; i++) {
+			size_t env_i = 0;
+
+			for (size_t e = 0; e < s.n_env; e++)
+				if (s.part_start[e] == plans[i]->part_start)
+					env_i = e;
+			for (size_t p = 0; p < plans[i]->n_pages; p++)
+				if (in_replan(&replan, plans[i]->pages[p].sector))
+					(void)repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0,
+							  false);
 		}
 	}
 	if (any) {
@@ -1526,6 +1634,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	k = 0;
 out:
 	res->state = cur;
+	ph_ranges_clear(&replan);
 	for (size_t i = 0; i < n; i++)
 		ph_plan_free(plans[i]);
 	free(plans);

@@ -45,6 +45,7 @@ _public_ const char *ph_step_to_string(enum ph_step_kind k)
 		[PH_STEP_LINK_OLD] = "link-old",           [PH_STEP_RENAME] = "rename",
 		[PH_STEP_UNLINK] = "unlink",               [PH_STEP_CLEAR_DEVICE] = "clear-device",
 		[PH_STEP_VERIFY] = "verify",               [PH_STEP_RECORD] = "record",
+		[PH_STEP_RELINK] = "relink",
 	};
 
 	return k < ELEMENTSOF(names) ? names[k] : "?";
@@ -55,6 +56,9 @@ static void page_done(struct ph_plan_page *pg)
 	for (size_t i = 0; i < pg->n_owners; i++) {
 		free(pg->owners[i].path);
 		free(pg->owners[i].source);
+		for (size_t k = 0; k < pg->owners[i].n_links; k++)
+			free(pg->owners[i].links[k]);
+		free(pg->owners[i].links);
 	}
 	free(pg->owners);
 	for (size_t i = 0; i < pg->n_steps; i++)
@@ -62,6 +66,7 @@ static void page_done(struct ph_plan_page *pg)
 	free(pg->steps);
 	free(pg->explain);
 	free(pg->pin_path);
+	free(pg->holders);
 }
 
 _public_ struct ph_plan *ph_plan_free(struct ph_plan *p)
@@ -199,6 +204,16 @@ static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg
 		if (o->n_paths > 0 && !(v[pg->n_owners].path = strdup(o->paths[0])))
 			return -ENOMEM;
 		pg->n_owners++;
+		if (o->n_paths > 1) {
+			struct ph_plan_owner *po = &v[pg->n_owners - 1];
+
+			po->links = calloc(o->n_paths - 1, sizeof(char *));
+			if (!po->links)
+				return -ENOMEM;
+			for (size_t k = 1; k < o->n_paths; k++)
+				if (!(po->links[po->n_links++] = strdup(o->paths[k])))
+					return -ENOMEM;
+		}
 	}
 	if (pg->kind == PH_PAGE_METADATA)
 		return 0;
@@ -272,6 +287,27 @@ static int plan_content(const struct ph_plan_env *env, struct ph_plan_page *pg, 
 	return r;
 }
 
+/* Without reflink: a whole-file copy replaces the file, the old inode
+ * (with its poisoned block) is kept in quarantine, and every other name of
+ * the inode moves to the copy too, one atomic rename each, so hard links
+ * are not split from the repaired file. */
+static int relocate_file_steps(struct ph_plan_page *pg, const char *how)
+{
+	const struct ph_plan_owner *o = &pg->owners[0];
+	int r;
+
+	r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole, %s at %" PRIu64 ", keeping mode, owner, xattrs "
+		 "and times", o->path, how, o->file_offset);
+	if (r == 0)
+		r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned block stays "
+			 "allocated");
+	if (r == 0)
+		r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", o->path);
+	for (size_t k = 0; r == 0 && k < o->n_links; k++)
+		r = step(pg, PH_STEP_RELINK, k + 1, "point the hard link %s at the repaired copy", o->links[k]);
+	return r;
+}
+
 /* Steps that put the repaired page in place, for the page's mode. */
 static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg, bool reshare)
 {
@@ -307,13 +343,7 @@ static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg, bo
 				 env->clear_reason ? env->clear_reason : "the bus cannot clear");
 		break;
 	case PH_MODE_RELOCATE_FILE:
-		r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole, with the repaired page, keeping mode, "
-			 "owner, xattrs and times", pg->owners[0].path);
-		if (r == 0)
-			r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned "
-				 "block stays allocated");
-		if (r == 0)
-			r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", pg->owners[0].path);
+		r = relocate_file_steps(pg, "with the repaired page");
 		break;
 	default:
 		break;
@@ -372,13 +402,7 @@ static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *
 	/* punch, no reflink, cannot clear: a copy with a hole there */
 	pg->mode = PH_MODE_RELOCATE_FILE;
 	pg->content = PH_CONTENT_NONE;
-	r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole with a hole at %" PRIu64 ", keeping mode, owner, "
-		 "xattrs and times", pg->owners[0].path, pg->owners[0].file_offset);
-	if (r == 0)
-		r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned block stays allocated");
-	if (r == 0)
-		r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", pg->owners[0].path);
-	return r;
+	return relocate_file_steps(pg, "with a hole there");
 }
 
 static const struct ph_rule fallback_rule = { .name = (char *)"fallback" };

@@ -32,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -63,6 +64,7 @@ struct job_owner {
 	uint64_t inode, gen, offset, size;
 	int64_t mtime_ns, ctime_ns;
 	bool repair;     /* false: reported only (separate mode) */
+	bool link;       /* another name of owners[0]'s inode (relocate-file) */
 };
 
 struct job_step {
@@ -93,6 +95,14 @@ struct job {
 };
 
 /* ---- small helpers ----------------------------------------------------- */
+
+static char *basename_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return (char *)(s ? s + 1 : p);
+}
+
 
 static void job_done(struct job *j)
 {
@@ -379,6 +389,7 @@ static struct json_object *job_to_json(const struct job *j)
 		json_object_object_add(w, "mtime_ns", json_object_new_int64(j->owners[i].mtime_ns));
 		json_object_object_add(w, "ctime_ns", json_object_new_int64(j->owners[i].ctime_ns));
 		json_object_object_add(w, "repair", json_object_new_boolean(j->owners[i].repair));
+		json_object_object_add(w, "link", json_object_new_boolean(j->owners[i].link));
 		json_object_array_add(owners, w);
 	}
 	for (size_t i = 0; i < j->n_steps; i++) {
@@ -454,6 +465,7 @@ static int job_from_json(const char *text, struct job *j)
 			.path = jdup(w, "path"), .inode = (uint64_t)jint(w, "inode"), .gen = (uint64_t)jint(w, "gen"),
 			.offset = (uint64_t)jint(w, "offset"), .size = (uint64_t)jint(w, "size"),
 			.mtime_ns = jint(w, "mtime_ns"), .ctime_ns = jint(w, "ctime_ns"), .repair = jint(w, "repair"),
+			.link = jint(w, "link"),
 		};
 		if (!j->owners[i].path)
 			goto out;
@@ -877,6 +889,46 @@ static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
 	return fsync_parent(o->path);
 }
 
+/* Another name of the old inode onto the repaired copy: link the copy
+ * next to it, then rename that over it (atomic for each name). */
+static int step_relink(struct ph_repairer *r, struct job *j, size_t i)
+{
+	const struct job_owner *o = &j->owners[i], *first = &j->owners[0];
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	struct stat cur, st;
+
+	if (lstat(first->path, &cur) < 0)
+		return negative_errno();
+	if (cur.st_ino == first->inode)
+		return CONFLICT(j, "%s was not replaced by its copy", first->path);
+	if (lstat(o->path, &st) < 0)
+		return errno == ENOENT ? 0 : negative_errno(); /* that name is gone: nothing to split */
+	if (st.st_ino == cur.st_ino)
+		return 0; /* done */
+	if (st.st_ino != o->inode)
+		return CONFLICT(j, "%s is another file now", o->path);
+	dir = strdup(o->path);
+	if (!dir)
+		return -ENOMEM;
+	*strrchr(dir, '/') = '\0';
+	if (asprintf(&tmp, "%s/.pmemheal-%s.%" PRIu64 ".lnk", dir, basename_of(o->path), j->page) < 0)
+		return -ENOMEM;
+	(void)unlink(tmp);
+	if (link(first->path, tmp) < 0)
+		return negative_errno();
+	if (lstat(tmp, &st) < 0 || st.st_ino != cur.st_ino) {
+		(void)unlink(tmp);
+		return CONFLICT(j, "%s was replaced while it was linked", first->path);
+	}
+	if (rename(tmp, o->path) < 0) {
+		int e = negative_errno();
+
+		(void)unlink(tmp);
+		return e;
+	}
+	return fsync_parent(o->path);
+}
+
 static int step_unlink(struct ph_repairer *r, struct job *j, size_t i)
 {
 	const struct job_owner *o = &j->owners[i];
@@ -914,6 +966,8 @@ static int run_step(struct ph_repairer *r, struct job *j, const struct job_step 
 		return step_rename(r, j, s->owner);
 	case PH_STEP_UNLINK:
 		return step_unlink(r, j, s->owner);
+	case PH_STEP_RELINK:
+		return step_relink(r, j, s->owner);
 	default:
 		return 0;
 	}
@@ -975,6 +1029,15 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 			return asprintf(why, "%s: %m", o->path) < 0 ? -ENOMEM : -EIO;
 		if (!same_bytes(fd, o->offset, j->hole ? zeros : j->content))
 			return asprintf(why, "the copy of %s does not hold the repaired page", o->path) < 0 ? -ENOMEM : -EIO;
+		for (size_t i = 1; i < j->n_owners; i++) {
+			struct stat a, b;
+
+			if (!j->owners[i].link || lstat(j->owners[i].path, &b) < 0)
+				continue; /* a name removed meanwhile splits nothing */
+			if (fstat(fd, &a) < 0 || a.st_ino != b.st_ino)
+				return asprintf(why, "%s is not a link of the repaired %s", j->owners[i].path,
+						o->path) < 0 ? -ENOMEM : -EIO;
+		}
 		j->pinned = true; /* the old inode keeps the poisoned block */
 		return 0;
 	}
@@ -1040,6 +1103,23 @@ static void pause_point(struct ph_repairer *r, enum ph_step_kind k)
 #endif
 }
 
+/* A relocate-file job stopped by a conflict before its rename: take back
+ * the copy and the old inode's quarantine name, so nothing of it is left. */
+static void abandon(struct job *j)
+{
+	_cleanup_free_ char *q = NULL;
+	struct stat st;
+
+	if (j->mode != PH_MODE_RELOCATE_FILE || j->n_owners == 0)
+		return;
+	if (lstat(j->owners[0].path, &st) < 0 || st.st_ino != j->owners[0].inode)
+		return; /* renamed: the job went past the point of taking back */
+	if (j->tmp)
+		(void)unlink(j->tmp);
+	if (j->qname && quarantine_path(j, &q) == 0 && lstat(q, &st) == 0 && st.st_ino == j->owners[0].inode)
+		(void)unlink(q);
+}
+
 static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char **why)
 {
 	int k;
@@ -1054,6 +1134,8 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "",
 					       k == -ESTALE ? "the file changed since it was planned; nothing was written"
 							    : strerror(-k));
+			if (k == -ESTALE)
+				abandon(j);
 			(void)ph_ledger_intent_finish(r->ledger, intent, k == -ESTALE ? "aborted" : "failed", *why,
 						      ph_now_usec());
 			return k;
@@ -1073,13 +1155,6 @@ static bool changing_step(enum ph_step_kind k)
 {
 	return k != PH_STEP_READ_GOOD && k != PH_STEP_READ_SOURCE && k != PH_STEP_RUN_HOOK &&
 	       k != PH_STEP_RECORD && k != PH_STEP_VERIFY && k != PH_STEP_CLEAR_DEVICE;
-}
-
-static char *basename_of(const char *p)
-{
-	const char *s = strrchr(p, '/');
-
-	return (char *)(s ? s + 1 : p);
 }
 
 /* A job for a planned page: owners opened and fingerprinted now. */
@@ -1127,6 +1202,20 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		o->size = (uint64_t)st.st_size;
 		o->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 		o->ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+	}
+	if (pg->mode == PH_MODE_RELOCATE_FILE && pg->n_owners == 1 && pg->owners[0].n_links > 0) {
+		struct job_owner *v = reallocarray(j->owners, 1 + pg->owners[0].n_links, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		j->owners = v;
+		for (size_t k = 0; k < pg->owners[0].n_links; k++) {
+			j->owners[j->n_owners] = (struct job_owner){ .inode = j->owners[0].inode,
+								     .offset = j->owners[0].offset, .link = true };
+			if (!(j->owners[j->n_owners].path = strdup(pg->owners[0].links[k])))
+				return -ENOMEM;
+			j->n_owners++;
+		}
 	}
 	if (j->n_owners > 0) {
 		const char *base = basename_of(j->owners[0].path);
@@ -1250,6 +1339,7 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 _public_ void ph_repair_result_done(struct ph_repair_result *res)
 {
 	free(res->detail);
+	free(res->notes);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -1263,6 +1353,7 @@ static const struct ph_namespace *find_ns(const struct ph_topology *t, const cha
 
 /* Everything needed to plan a range and to re-plan a page of it. */
 struct session {
+	struct ph_ctx *ctx;
 	const struct ph_namespace *ns;
 	struct ph_mapper *mapper;
 	struct ph_map_result *res;
@@ -1290,6 +1381,7 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 	int k;
 
 	memset(s, 0, sizeof(*s));
+	s->ctx = r->ctx;
 	s->ns = find_ns(r->topo, row->ns_id);
 	if (!s->ns) {
 		ph_error_set(err, "namespace %s is not present", row->ns_id);
@@ -1365,6 +1457,86 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 }
 
 /* Plan row's poisoned sectors on each filesystem they fall in. */
+/* "PID 12 (comm), PID 34 (comm)": processes with path's inode open or
+ * mapped, from /proc (resolved against the context's root).  NULL: none. */
+static int find_holders(struct ph_ctx *ctx, const char *path, char **ret)
+{
+	_cleanup_free_ char *proc = NULL, *out = NULL;
+	_cleanup_(closedirp) DIR *d = NULL;
+	size_t len = 0;
+	struct stat want;
+	struct dirent *de;
+	int k;
+
+	*ret = NULL;
+	if (stat(path, &want) < 0)
+		return 0;
+	k = ph_ctx_path(ctx, "/proc", &proc);
+	if (k < 0)
+		return k;
+	d = opendir(proc);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *fddir = NULL, *maps = NULL, *comm = NULL, *line = NULL;
+		_cleanup_(closedirp) DIR *fds = NULL;
+		_cleanup_fclose_ FILE *f = NULL;
+		char *end;
+		bool found = false;
+		size_t n = 0;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		if (asprintf(&fddir, "%s/%ld/fd", proc, pid) < 0 || asprintf(&maps, "%s/%ld/maps", proc, pid) < 0)
+			return -ENOMEM;
+		fds = opendir(fddir);
+		while (fds && !found) {
+			struct dirent *fe = readdir(fds);
+			struct stat st;
+
+			if (!fe)
+				break;
+			found = fstatat(dirfd(fds), fe->d_name, &st, 0) == 0 && st.st_dev == want.st_dev &&
+				st.st_ino == want.st_ino;
+		}
+		f = found ? NULL : fopen(maps, "re");
+		while (f && !found && getline(&line, &n, f) > 0) {
+			unsigned maj, min;
+			unsigned long long ino;
+
+			found = sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) == 3 &&
+				ino == (unsigned long long)want.st_ino && makedev(maj, min) == want.st_dev;
+		}
+		if (!found)
+			continue;
+		{
+			_cleanup_free_ char *cpath = NULL;
+			_cleanup_fclose_ FILE *c = NULL;
+			char name[64] = "?";
+
+			if (asprintf(&cpath, "%s/%ld/comm", proc, pid) < 0)
+				return -ENOMEM;
+			c = fopen(cpath, "re");
+			if (c && fgets(name, sizeof(name), c))
+				name[strcspn(name, "\n")] = '\0';
+			if (asprintf(&comm, "%sPID %ld (%s)", len ? ", " : "", pid, name) < 0)
+				return -ENOMEM;
+		}
+		{
+			char *v = realloc(out, len + strlen(comm) + 1);
+
+			if (!v)
+				return -ENOMEM;
+			out = v;
+			memcpy(out + len, comm, strlen(comm) + 1);
+			len += strlen(comm);
+		}
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
 static int session_plan(struct session *s, const struct ph_range_row *row, struct ph_plan ***ret, size_t *ret_n)
 {
 	struct ph_plan **plans = calloc(MAX(s->n_env, (size_t)1), sizeof(*plans));
@@ -1386,6 +1558,16 @@ static int session_plan(struct session *s, const struct ph_range_row *row, struc
 		if (k == 0)
 			plans[n++]->part_start = fstart;
 	}
+	/* A file that moves (or is moved aside) leaves whoever has it open on
+	 * the old inode: say who. */
+	for (size_t i = 0; k == 0 && i < n; i++)
+		for (size_t p = 0; k == 0 && p < plans[i]->n_pages; p++) {
+			struct ph_plan_page *pg = &plans[i]->pages[p];
+
+			if ((pg->mode == PH_MODE_RELOCATE_FILE || pg->mode == PH_MODE_QUARANTINE ||
+			     pg->mode == PH_MODE_DELETE) && pg->n_owners > 0 && pg->owners[0].path)
+				k = find_holders(s->ctx, pg->owners[0].path, &pg->holders);
+		}
 	if (k < 0) {
 		for (size_t i = 0; i < n; i++)
 			ph_plan_free(plans[i]);
@@ -1451,6 +1633,19 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 		(void)ph_ledger_add_history(r->ledger, range_id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
 					    pg->explain, ph_now_usec());
 		return 1;
+	}
+	if (pg->holders) {
+		_cleanup_free_ char *note = NULL;
+
+		bool many = strchr(pg->holders, ',');
+
+		if (asprintf(&note, "%s is open in %s: %s on the old inode (in quarantine) until %s", pg->owners[0].path,
+			     pg->holders, many ? "they stay" : "it stays", many ? "they close it" : "it closes it") < 0)
+			return -ENOMEM;
+		ph_warn(r->ctx, "%s", note);
+		(void)ph_ledger_add_history(r->ledger, range_id, "held-open", note, ph_now_usec());
+		if (!res->notes)
+			res->notes = TAKE_PTR(note);
 	}
 	k = job_from_plan(r, plan, pg, s->ns, plan->part_start, range_id, &j);
 	if (k == -ESTALE)

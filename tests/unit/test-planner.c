@@ -150,6 +150,22 @@ static void test_no_reflink_relocates_file(void **state)
 	assert_int_equal(p->pages[0].mode, PH_MODE_RELOCATE_FILE);
 	assert_string_equal(steps(&p->pages[0]), "read-good-sectors,copy-file,link-old,rename,verify");
 	ph_plan_free(p);
+
+	/* hard links: one owner (one inode), and every other name follows
+	 * the copy, so no name is left on the old inode */
+	{
+		static char *linked[] = { "/mnt/salvage.dat", "/mnt/sub/link" };
+		struct ph_owner l[] = { file_owner(linked, 12, 4096, false), file_owner(linked, 12, 4096, false) };
+
+		l[0].n_paths = l[1].n_paths = 2; /* the mapper names every path of the inode */
+		p = plan(&e, l, 2, 800, 8);
+		assert_int_equal(p->pages[0].n_owners, 1);
+		assert_int_equal(p->pages[0].owners[0].n_links, 1);
+		assert_string_equal(p->pages[0].owners[0].links[0], "/mnt/sub/link");
+		assert_string_equal(steps(&p->pages[0]), "read-good-sectors,copy-file,link-old,rename,relink,verify");
+		assert_int_equal(p->pages[0].steps[4].owner, 1);
+		ph_plan_free(p);
+	}
 }
 
 static void test_metadata_and_free(void **state)

@@ -571,15 +571,38 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 				r = explain(pg, "free space: %s", env->can_clear ? "heals on the next allocation" :
 					    "recorded as a hazard");
 			break;
-		case PH_PAGE_DEVICE:
-			pg->mode = env->devdax && env->can_clear ? PH_MODE_CLEAR_DEVICE : PH_MODE_RECORD;
-			r = pg->mode == PH_MODE_CLEAR_DEVICE ?
-				    step(pg, PH_STEP_CLEAR_DEVICE, 0, "clear through the bus's clear-error command") :
-				    step(pg, PH_STEP_RECORD, 0, "no file owns it: reported");
+		case PH_PAGE_DEVICE: {
+			/* Device DAX has no write path: the firmware's clear-error
+			 * command is the only repair, and it loses the page's data
+			 * like zero does.  A rule for the device node asks for it. */
+			const struct ph_rule *rule = env->devdax && env->device ? ph_policy_match(env->policy, env->device) : NULL;
+			enum ph_action a = rule ? rule->action : PH_ACTION_REPORT;
+
+			if (!env->devdax || a == PH_ACTION_REPORT) {
+				pg->mode = PH_MODE_RECORD;
+				r = step(pg, PH_STEP_RECORD, 0, "no file owns it: reported%s%s%s",
+					 env->devdax ? " (" : "", env->devdax ? (rule ? rule->name : "no rule: report") : "",
+					 env->devdax ? ")" : "");
+			} else if (a != PH_ACTION_ZERO) {
+				pg->mode = PH_MODE_REFUSED;
+				r = step(pg, PH_STEP_RECORD, 0, "%s asks for %s: device DAX can only be reported or zeroed "
+					 "(cleared)", rule->name, ph_action_to_string(a));
+			} else if (!env->can_clear) {
+				pg->mode = PH_MODE_RECORD;
+				r = step(pg, PH_STEP_RECORD, 0, "%s asks to zero it, but %s", rule->name,
+					 env->clear_reason ? env->clear_reason : "the bus cannot clear");
+			} else {
+				pg->mode = PH_MODE_CLEAR_DEVICE;
+				pg->content = PH_CONTENT_ZERO;
+				pg->bytes_lost = PH_PAGE_SIZE;
+				r = step(pg, PH_STEP_CLEAR_DEVICE, 0, "clear through the bus's CLEAR_ERROR command (%s)",
+					 rule->name);
+			}
 			if (r == 0)
 				r = explain(pg, "%s", env->devdax ? "device DAX: the range belongs to the device" :
 					    "no filesystem: the range belongs to the device");
 			break;
+		}
 		case PH_PAGE_HEALED: /* handled above */
 			break;
 		case PH_PAGE_PINNED: {

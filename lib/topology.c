@@ -12,6 +12,7 @@
  * the kernel clear on every write (ph_bus_can_clear).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -370,6 +371,7 @@ _public_ int ph_topology_load(struct ph_ctx *ctx, struct ph_topology **ret)
 			goto out;
 
 		bi = t->n_buses - 1;
+		t->buses[bi].clear_error_cmd = clear_cmd;
 		ndctl_region_foreach(bus, region) {
 			struct ndctl_namespace *ndns;
 			size_t ri;
@@ -392,6 +394,67 @@ _public_ int ph_topology_load(struct ph_ctx *ctx, struct ph_topology **ret)
 	*ret = TAKE_PTR(t);
 	r = 0;
 out:
+	ndctl_unref(nctx);
+	return r;
+}
+
+_public_ int ph_bus_clear_error(struct ph_ctx *ctx, const char *bus_name, uint64_t phys, uint64_t len,
+				uint64_t *ret_cleared)
+{
+	struct ndctl_ctx *nctx = NULL;
+	struct ndctl_cmd *cap = NULL, *clr = NULL;
+	struct ndctl_bus *bus, *found = NULL;
+	uint64_t unit, start, end;
+	int r;
+
+	r = ndctl_new(&nctx);
+	if (r < 0)
+		return r;
+	ndctl_set_userdata(nctx, ctx);
+	ndctl_set_log_fn(nctx, ndctl_log_to_ctx);
+	ndctl_bus_foreach(nctx, bus)
+		if (strcmp(ndctl_bus_get_devname(bus), bus_name) == 0)
+			found = bus;
+	if (!found) {
+		r = -ENODEV;
+		goto out;
+	}
+	if (!ndctl_bus_is_cmd_supported(found, ND_CMD_ARS_CAP) ||
+	    !ndctl_bus_is_cmd_supported(found, ND_CMD_CLEAR_ERROR)) {
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	cap = ndctl_bus_cmd_new_ars_cap(found, phys, len);
+	if (!cap) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = ndctl_cmd_submit_xlat(cap);
+	if (r < 0) {
+		ph_err(ctx, "%s: ARS_CAP for 0x%" PRIx64 "+%" PRIu64 " failed: %s", bus_name, phys, len, strerror(-r));
+		goto out;
+	}
+	unit = ndctl_cmd_ars_cap_get_clear_unit(cap);
+	if (unit == 0 || (unit & (unit - 1)))
+		unit = 512; /* firmware that does not say: the sector */
+	start = phys / unit * unit;
+	end = (phys + len + unit - 1) / unit * unit;
+	clr = ndctl_bus_cmd_new_clear_error(start, end - start, cap);
+	if (!clr) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = ndctl_cmd_submit_xlat(clr);
+	if (r < 0) {
+		ph_err(ctx, "%s: CLEAR_ERROR for 0x%" PRIx64 "+%" PRIu64 " failed: %s", bus_name, start, end - start,
+		       strerror(-r));
+		goto out;
+	}
+	*ret_cleared = ndctl_cmd_clear_error_get_cleared(clr);
+	r = 0;
+out:
+	ndctl_cmd_unref(clr);
+	ndctl_cmd_unref(cap);
 	ndctl_unref(nctx);
 	return r;
 }

@@ -32,6 +32,8 @@ struct ph_bus {
 	bool can_clear; /* a write over poison clears it */
 	char *clear_reason; /* why we think so, for humans */
 	bool ars;       /* Address Range Scrub can be started */
+	bool clear_error_cmd; /* firmware's ARS_CAP + CLEAR_ERROR: the only way to
+			       * clear device DAX, which has no write path */
 };
 
 struct ph_region {
@@ -96,6 +98,14 @@ bool ph_bus_can_clear(const char *provider, bool has_clear_error, const char **r
 
 /* Region-relative sector of device-relative sector s of namespace ns, or
  * -ENODATA when the physical addresses are unknown. */
+/*
+ * Clear poison at physical [phys, phys + len) through bus's CLEAR_ERROR
+ * command (root), widened to the firmware's clear unit.  Data there is
+ * gone either way; the region's list is updated by the kernel.  Cleared
+ * bytes in *ret_cleared.  -EOPNOTSUPP: the bus has no such command.
+ */
+int ph_bus_clear_error(struct ph_ctx *ctx, const char *bus, uint64_t phys, uint64_t len, uint64_t *ret_cleared);
+
 int ph_namespace_to_region(const struct ph_topology *t, const struct ph_namespace *ns, uint64_t s,
 			   uint64_t *ret);
 /* Device-relative sector of region sector s when it falls in ns's data

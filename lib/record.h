@@ -38,6 +38,8 @@ const char *ph_event_to_string(enum ph_event e);
 int ph_event_from_string(const char *s, enum ph_event *ret);
 /* The MESSAGE_ID, 32 lowercase hex digits. */
 const char *ph_event_message_id(enum ph_event e);
+/* The event a MESSAGE_ID belongs to (any case); -EINVAL when none. */
+int ph_event_from_message_id(const char *id, enum ph_event *ret);
 /* LOG_INFO, LOG_WARNING, LOG_CRIT, ... */
 int ph_event_priority(enum ph_event e);
 

@@ -6,6 +6,9 @@
  * caller set, SYSLOG_IDENTIFIER and a one-line MESSAGE composed from the
  * same facts.
  *
+ * ph_record_change() and ph_record_owner() turn the ledger's changes and
+ * the mapper's owners into events, the same way for the CLI and the daemon.
+ *
  * It does not decide anything, read the journal, or fail its caller: an
  * entry that cannot be sent is counted and logged (once).  Field values
  * are binary-safe (sd_journal_sendv() sends a value with a newline in the
@@ -21,6 +24,8 @@
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
+#include "ledger.h"
+#include "mapper.h"
 #include "record.h"
 
 struct ph_recorder {
@@ -211,9 +216,12 @@ static void put_owner(FILE *m, enum ph_event e, const struct ph_event_fields *f)
 			fprintf(m, " (inode %" PRIu64 ")", f->inode);
 	} else if (e == PH_EVENT_MAPPED) {
 		/* the other owners are kinds of metadata, "unmounted", "device" */
-		if (strcmp(f->owner, "unmounted") == 0 || strcmp(f->owner, "device") == 0 ||
-		    strcmp(f->owner, "unknown") == 0)
-			put_escaped(m, f->owner);
+		if (strcmp(f->owner, "device") == 0)
+			fputs("the device (no filesystem)", m);
+		else if (strcmp(f->owner, "unmounted") == 0)
+			fputs("nothing mounted", m);
+		else if (strcmp(f->owner, "unknown") == 0)
+			fputs("unknown owner", m);
 		else {
 			fputs("filesystem metadata (", m);
 			put_escaped(m, f->owner);
@@ -497,4 +505,146 @@ _public_ int ph_record(struct ph_recorder *rec, enum ph_event e, const struct ph
 		return r;
 	}
 	return 0;
+}
+
+/* ---- ledger changes and owners ------------------------------------------ */
+
+static int first_error(int r, int k)
+{
+	return r < 0 ? r : k;
+}
+
+_public_ int ph_record_change(struct ph_recorder *rec, const struct ph_change *c)
+{
+	struct ph_event_fields f = PH_EVENT_INIT;
+	char detail[128];
+	int r = 0;
+
+	if (!rec)
+		return 0;
+	f.device = c->row.device;
+	f.ns_id = c->row.ns_id;
+	f.range_id = c->row.id;
+	f.sector = c->row.start;
+	f.count = c->row.count;
+	switch (c->type) {
+	case PH_CHANGE_NEW:
+		f.detail = "new";
+		return ph_record(rec, PH_EVENT_DETECTED, &f);
+	case PH_CHANGE_GROWN:
+		snprintf(detail, sizeof(detail), "grown from %" PRIu64 "+%" PRIu64, c->old_start, c->old_count);
+		f.detail = detail;
+		return ph_record(rec, PH_EVENT_DETECTED, &f);
+	case PH_CHANGE_RELISTED:
+		f.detail = "listed again after a reboot";
+		return ph_record(rec, PH_EVENT_DETECTED, &f);
+	case PH_CHANGE_CLEARED:
+		return ph_record(rec, PH_EVENT_CLEARED, &f);
+	case PH_CHANGE_SHRUNK: {
+		/* the old extent minus the new one: up to two pieces */
+		uint64_t old_end = c->old_start + c->old_count, end = c->row.start + c->row.count;
+		uint64_t head_end = MIN(c->row.start, old_end), tail_start = MAX(end, c->old_start);
+		struct ph_range pieces[2] = {
+			{ c->old_start, head_end > c->old_start ? head_end - c->old_start : 0 },
+			{ tail_start, old_end > tail_start ? old_end - tail_start : 0 },
+		};
+
+		snprintf(detail, sizeof(detail), "partly cleared: %" PRIu64 "+%" PRIu64 " still listed", c->row.start,
+			 c->row.count);
+		f.detail = detail;
+		for (size_t i = 0; i < ELEMENTSOF(pieces); i++)
+			if (pieces[i].count) {
+				f.sector = pieces[i].start;
+				f.count = pieces[i].count;
+				r = first_error(r, ph_record(rec, PH_EVENT_CLEARED, &f));
+			}
+		return r;
+	}
+	case PH_CHANGE_FORGOTTEN:
+		/* a reboot emptied the kernel's list: nothing happened to the media */
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Files in res that share (part of) o's sectors, o included. */
+static uint64_t sharers(const struct ph_map_result *res, const struct ph_owner *o)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < res->n_owners; i++) {
+		const struct ph_owner *x = &res->owners[i];
+
+		if (x->type == PH_OWNER_FILE && x->sector < o->sector + o->count && o->sector < x->sector + x->count)
+			n++;
+	}
+	return n;
+}
+
+_public_ int ph_record_owner(struct ph_recorder *rec, const struct ph_range_row *row,
+			     const struct ph_map_result *res, size_t i)
+{
+	struct ph_event_fields f = PH_EVENT_INIT;
+	_cleanup_free_ char *also = NULL;
+	const struct ph_owner *o;
+	int r;
+
+	if (!rec)
+		return 0;
+	f.device = row->device;
+	f.ns_id = row->ns_id;
+	f.range_id = row->id;
+	if (!res) {
+		f.sector = row->start;
+		f.count = row->count;
+		f.owner = "device";
+		return ph_record(rec, PH_EVENT_MAPPED, &f);
+	}
+	if (i >= res->n_owners)
+		return -EINVAL;
+	o = &res->owners[i];
+	f.sector = o->sector;
+	f.count = o->count;
+	f.mountpoint = o->fs ? ph_map_fs_get_mount(o->fs) : NULL;
+	switch (o->type) {
+	case PH_OWNER_FILE:
+		f.owner = "file";
+		f.path = o->n_paths ? o->paths[0] : NULL;
+		f.inode = o->inode;
+		f.offset = o->offset;
+		f.length = o->length;
+		if (o->shared)
+			f.shared_owners = sharers(res, o);
+		if (o->n_paths > 1) {
+			size_t len = 0;
+			FILE *m = open_memstream(&also, &len);
+
+			if (!m)
+				return -ENOMEM;
+			fputs("also", m);
+			for (size_t k = 1; k < o->n_paths; k++)
+				fprintf(m, " %s", o->paths[k]);
+			if (fclose(m) != 0)
+				return -ENOMEM;
+			f.detail = also;
+		} else if (o->attr_fork)
+			f.detail = "extended attributes";
+		break;
+	case PH_OWNER_METADATA:
+		f.owner = o->what ? o->what : "metadata";
+		if (o->what && strcmp(o->what, "extent-map") == 0)
+			f.inode = o->inode;
+		break;
+	case PH_OWNER_UNKNOWN:
+		f.owner = "unknown";
+		f.detail = o->reason;
+		break;
+	default:
+		f.owner = ph_owner_type_to_string(o->type);
+		break;
+	}
+	r = ph_record(rec, PH_EVENT_MAPPED, &f);
+	if (o->type == PH_OWNER_METADATA)
+		r = first_error(r, ph_record(rec, PH_EVENT_METADATA_POISON, &f));
+	return r;
 }

@@ -3,7 +3,8 @@
  * The recorder, through its capture sink: which fields an entry carries
  * (only those set), one distinct MESSAGE_ID per event with an entry in
  * catalog/pmemheal.catalog, priorities, the composed MESSAGE, a NULL
- * recorder, and values that are not one line of text.
+ * recorder, values that are not one line of text, and the events made from
+ * ledger changes and mapper owners.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +18,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ledger.h"
+#include "mapper.h"
 #include "record.h"
 
 #ifndef CATALOG_PATH
@@ -485,6 +488,169 @@ static void test_binary_safe(void **state)
 	captured_done(&c);
 }
 
+/* Several entries in a row. */
+struct capture_log {
+	struct captured e[8];
+	size_t n;
+};
+
+static void capture_many(void *userdata, const struct iovec *iov, size_t n)
+{
+	struct capture_log *l = userdata;
+
+	assert_true(l->n < ELEMENTSOF(l->e));
+	capture(&l->e[l->n++], iov, n);
+}
+
+static void capture_log_done(struct capture_log *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		captured_done(&l->e[i]);
+	l->n = 0;
+}
+
+static struct ph_recorder *recorder_many(struct capture_log *l)
+{
+	struct ph_recorder *rec = recorder(NULL);
+
+	ph_recorder_set_sink(rec, capture_many, l);
+	return rec;
+}
+
+/* "event sector+count detail" of entry i, for compact comparisons. */
+static const char *summary(const struct capture_log *l, size_t i)
+{
+	static char buf[256];
+	const struct captured *c = &l->e[i];
+	const char *d = field(c, "PMEMHEAL_DETAIL", NULL);
+
+	snprintf(buf, sizeof(buf), "%s %s+%s%s%s", field(c, "PMEMHEAL_EVENT", NULL), field(c, "PMEMHEAL_SECTOR", NULL),
+		 field(c, "PMEMHEAL_COUNT", NULL), d ? " " : "", d ? d : "");
+	return buf;
+}
+
+static void test_record_change(void **state)
+{
+	struct capture_log l = { .n = 0 };
+	_cleanup_(ph_recorder_freep) struct ph_recorder *rec = recorder_many(&l);
+	struct ph_change c = {
+		.row = { .id = 7, .ns_id = "ns-uuid", .device = "pmem0", .start = 200, .count = 16 },
+	};
+
+	c.type = PH_CHANGE_NEW;
+	assert_int_equal(ph_record_change(rec, &c), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(summary(&l, 0), "detected 200+16 new");
+	assert_string_equal(field(&l.e[0], "PMEMHEAL_RANGE_ID", NULL), "7");
+	assert_string_equal(field(&l.e[0], "PMEMHEAL_NAMESPACE", NULL), "ns-uuid");
+	assert_string_equal(field(&l.e[0], "PMEMHEAL_DEVICE", NULL), "pmem0");
+	capture_log_done(&l);
+
+	c.type = PH_CHANGE_GROWN;
+	c.old_start = 208;
+	c.old_count = 8;
+	assert_int_equal(ph_record_change(rec, &c), 0);
+	assert_string_equal(summary(&l, 0), "detected 200+16 grown from 208+8");
+	capture_log_done(&l);
+
+	c.type = PH_CHANGE_RELISTED;
+	assert_int_equal(ph_record_change(rec, &c), 0);
+	assert_string_equal(summary(&l, 0), "detected 200+16 listed again after a reboot");
+	capture_log_done(&l);
+
+	c.type = PH_CHANGE_CLEARED;
+	assert_int_equal(ph_record_change(rec, &c), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(summary(&l, 0), "cleared 200+16");
+	capture_log_done(&l);
+
+	/* shrunk from both ends: two cleared pieces */
+	c.type = PH_CHANGE_SHRUNK;
+	c.old_start = 192;
+	c.old_count = 40;
+	assert_int_equal(ph_record_change(rec, &c), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(summary(&l, 0), "cleared 192+8 partly cleared: 200+16 still listed");
+	assert_string_equal(summary(&l, 1), "cleared 216+16 partly cleared: 200+16 still listed");
+	capture_log_done(&l);
+	/* from the start only */
+	c.old_start = 200;
+	c.old_count = 24;
+	assert_int_equal(ph_record_change(rec, &c), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(summary(&l, 0), "cleared 216+8 partly cleared: 200+16 still listed");
+	capture_log_done(&l);
+
+	c.type = PH_CHANGE_FORGOTTEN;
+	assert_int_equal(ph_record_change(rec, &c), 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(ph_record_change(NULL, &c), 0);
+}
+
+static void test_record_owner(void **state)
+{
+	struct capture_log l = { .n = 0 };
+	_cleanup_(ph_recorder_freep) struct ph_recorder *rec = recorder_many(&l);
+	struct ph_range_row row = { .id = 3, .ns_id = "ns-uuid", .device = "pmem0", .start = 208, .count = 24 };
+	char *pa[] = { "/mnt/a", "/mnt/hardlink" }, *pb[] = { "/mnt/b" };
+	struct ph_owner owners[] = {
+		{ .type = PH_OWNER_FILE, .sector = 208, .count = 8, .inode = 131, .offset = 8192, .length = 4096,
+		  .shared = true, .paths = pa, .n_paths = 2 },
+		{ .type = PH_OWNER_FILE, .sector = 208, .count = 8, .inode = 132, .offset = 0, .length = 4096,
+		  .shared = true, .paths = pb, .n_paths = 1 },
+		{ .type = PH_OWNER_METADATA, .sector = 216, .count = 8, .what = "inodes" },
+		{ .type = PH_OWNER_FREE, .sector = 224, .count = 8 },
+		{ .type = PH_OWNER_UNKNOWN, .sector = 224, .count = 8, .reason = "no such inode" },
+	};
+	struct ph_map_result res = { .range = { 208, 24 }, .owners = owners, .n_owners = ELEMENTSOF(owners) };
+	const struct captured *e;
+
+	assert_int_equal(ph_record_owner(rec, &row, &res, 0), 0);
+	assert_int_equal(l.n, 1);
+	e = &l.e[0];
+	assert_string_equal(field(e, "PMEMHEAL_EVENT", NULL), "mapped");
+	assert_string_equal(field(e, "PMEMHEAL_OWNER", NULL), "file");
+	assert_string_equal(field(e, "PMEMHEAL_PATH", NULL), "/mnt/a");
+	assert_string_equal(field(e, "PMEMHEAL_INODE", NULL), "131");
+	assert_string_equal(field(e, "PMEMHEAL_OFFSET", NULL), "8192");
+	assert_string_equal(field(e, "PMEMHEAL_LENGTH", NULL), "4096");
+	assert_string_equal(field(e, "PMEMHEAL_SHARED_OWNERS", NULL), "2");
+	assert_string_equal(field(e, "PMEMHEAL_DETAIL", NULL), "also /mnt/hardlink");
+	assert_string_equal(field(e, "PMEMHEAL_RANGE_ID", NULL), "3");
+	assert_null(field(e, "PMEMHEAL_MOUNT", NULL)); /* no filesystem in this fake result */
+	assert_string_equal(field(e, "MESSAGE", NULL),
+			    "pmem0 sectors 208+8: /mnt/a offset 8192, 4096 bytes, shared by 2 files: also /mnt/hardlink");
+	capture_log_done(&l);
+
+	assert_int_equal(ph_record_owner(rec, &row, &res, 2), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(summary(&l, 0), "mapped 216+8");
+	assert_string_equal(field(&l.e[0], "PMEMHEAL_OWNER", NULL), "inodes");
+	assert_string_equal(summary(&l, 1), "metadata-poison 216+8");
+	assert_string_equal(field(&l.e[1], "PRIORITY", NULL), "2");
+	assert_string_equal(field(&l.e[1], "PMEMHEAL_OWNER", NULL), "inodes");
+	capture_log_done(&l);
+
+	assert_int_equal(ph_record_owner(rec, &row, &res, 3), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(field(&l.e[0], "MESSAGE", NULL), "pmem0 sectors 224+8: free space");
+	assert_null(field(&l.e[0], "PMEMHEAL_SHARED_OWNERS", NULL));
+	capture_log_done(&l);
+
+	assert_int_equal(ph_record_owner(rec, &row, &res, 4), 0);
+	assert_string_equal(field(&l.e[0], "MESSAGE", NULL), "pmem0 sectors 224+8: unknown owner: no such inode");
+	capture_log_done(&l);
+
+	/* devdax: the whole range, owned by the device */
+	assert_int_equal(ph_record_owner(rec, &row, NULL, 0), 0);
+	assert_string_equal(field(&l.e[0], "MESSAGE", NULL), "pmem0 sectors 208+24: the device (no filesystem)");
+	capture_log_done(&l);
+
+	assert_int_equal(ph_record_owner(rec, &row, &res, ELEMENTSOF(owners)), -EINVAL);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(ph_record_owner(NULL, &row, &res, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +661,8 @@ int main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_null_recorder),
 		cmocka_unit_test(test_binary_safe),
+		cmocka_unit_test(test_record_change),
+		cmocka_unit_test(test_record_owner),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

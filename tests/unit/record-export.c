@@ -19,6 +19,8 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,51 @@ static uint64_t number(const char *key, const char *v)
 	return n;
 }
 
+/* FIELD=VALUE into f: strings point into argv, numbers are parsed. */
+static int set_field(struct ph_event_fields *f, const char *k, const char *v)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+		bool number;
+	} table[] = {
+		{ "device", offsetof(struct ph_event_fields, device), false },
+		{ "sector", offsetof(struct ph_event_fields, sector), true },
+		{ "count", offsetof(struct ph_event_fields, count), true },
+		{ "path", offsetof(struct ph_event_fields, path), false },
+		{ "inode", offsetof(struct ph_event_fields, inode), true },
+		{ "offset", offsetof(struct ph_event_fields, offset), true },
+		{ "length", offsetof(struct ph_event_fields, length), true },
+		{ "action", offsetof(struct ph_event_fields, action), false },
+		{ "result", offsetof(struct ph_event_fields, result), false },
+		{ "bytes_lost", offsetof(struct ph_event_fields, bytes_lost), true },
+		{ "shared_owners", offsetof(struct ph_event_fields, shared_owners), true },
+		{ "rule", offsetof(struct ph_event_fields, rule), false },
+		{ "owner", offsetof(struct ph_event_fields, owner), false },
+		{ "ns_id", offsetof(struct ph_event_fields, ns_id), false },
+		{ "mountpoint", offsetof(struct ph_event_fields, mountpoint), false },
+		{ "detail", offsetof(struct ph_event_fields, detail), false },
+	};
+
+	if (strcmp(k, "range_id") == 0) {
+		f->range_id = (int64_t)number(k, v);
+		return 0;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+		char *p = (char *)f + table[i].offset;
+
+		if (strcmp(k, table[i].name) != 0)
+			continue;
+		if (table[i].number)
+			*(uint64_t *)p = number(k, v);
+		else
+			*(const char **)p = v;
+		return 0;
+	}
+	fprintf(stderr, "record-export: unknown field '%s'\n", k);
+	return 2;
+}
+
 static int entry(char **argv, int argc)
 {
 	struct ph_event_fields f = PH_EVENT_INIT;
@@ -114,28 +161,13 @@ static int entry(char **argv, int argc)
 			return 2;
 		}
 		*v++ = '\0';
-		if (!strcmp(k, "device")) f.device = v;
-		else if (!strcmp(k, "sector")) f.sector = number(k, v);
-		else if (!strcmp(k, "count")) f.count = number(k, v);
-		else if (!strcmp(k, "path")) f.path = v;
-		else if (!strcmp(k, "inode")) f.inode = number(k, v);
-		else if (!strcmp(k, "offset")) f.offset = number(k, v);
-		else if (!strcmp(k, "length")) f.length = number(k, v);
-		else if (!strcmp(k, "action")) f.action = v;
-		else if (!strcmp(k, "result")) f.result = v;
-		else if (!strcmp(k, "bytes_lost")) f.bytes_lost = number(k, v);
-		else if (!strcmp(k, "shared_owners")) f.shared_owners = number(k, v);
-		else if (!strcmp(k, "rule")) f.rule = v;
-		else if (!strcmp(k, "owner")) f.owner = v;
-		else if (!strcmp(k, "range_id")) f.range_id = (int64_t)number(k, v);
-		else if (!strcmp(k, "ns_id")) f.ns_id = v;
-		else if (!strcmp(k, "mountpoint")) f.mountpoint = v;
-		else if (!strcmp(k, "detail")) f.detail = v;
-		else if (!strcmp(k, "identifier")) identifier = v;
-		else {
-			fprintf(stderr, "record-export: unknown field '%s'\n", k);
-			return 2;
+		if (strcmp(k, "identifier") == 0) {
+			identifier = v;
+			continue;
 		}
+		r = set_field(&f, k, v);
+		if (r)
+			return r;
 	}
 	if (ph_ctx_new(&ctx) < 0 || ph_recorder_new(ctx, identifier, &rec) < 0) {
 		fprintf(stderr, "record-export: cannot make a recorder\n");

@@ -159,6 +159,14 @@ static void plan_print(const struct ph_range_row *row, const struct ph_plan *p)
 	}
 }
 
+static void record_change(void *userdata, const struct ph_change *c, const char *trigger)
+{
+	(void)trigger;
+	(void)ph_record_change(userdata, c);
+}
+
+static const struct ph_monitor_ops record_ops = { .change = record_change };
+
 static void help(FILE *f)
 {
 	fprintf(f,
@@ -184,6 +192,7 @@ int verb_repair(int argc, char *argv[])
 	_cleanup_(ph_policy_freep) struct ph_policy *policy = NULL;
 	_cleanup_(ph_ledger_freep) struct ph_ledger *ledger = NULL;
 	_cleanup_(ph_monitor_freep) struct ph_monitor *mon = NULL;
+	_cleanup_(ph_recorder_freep) struct ph_recorder *rec = NULL;
 	_cleanup_(ph_repairer_freep) struct ph_repairer *rep = NULL;
 	_cleanup_free_ char **dirs = NULL, *lockpath = NULL;
 	_cleanup_free_ struct target *targets = NULL;
@@ -270,7 +279,11 @@ int verb_repair(int argc, char *argv[])
 							       : strerror(errno));
 		return EXIT_BUSY;
 	}
-	k = ph_monitor_new(ctx, ledger, NULL, NULL, &mon);
+	/* The audit trail: a repair run by hand is journalled like the
+	 * daemon's, from what its scan detects on (a dry run records nothing). */
+	if (!dry)
+		(void)ph_recorder_new(ctx, "pmemheal", &rec);
+	k = ph_monitor_new(ctx, ledger, rec ? &record_ops : NULL, rec, &mon);
 	if (k < 0) {
 		cli_error("cannot enumerate pmem devices: %s", strerror(-k));
 		return EXIT_FAIL;
@@ -294,6 +307,7 @@ int verb_repair(int argc, char *argv[])
 	k = ph_repairer_new(ctx, ledger, policy, ph_monitor_get_topology(mon), &rep);
 	if (k < 0)
 		return EXIT_FAIL;
+	ph_repairer_set_recorder(rep, rec);
 	if (!dry) {
 		k = ph_repairer_resume(rep);
 		if (k > 0)

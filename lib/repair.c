@@ -47,6 +47,7 @@
 struct ph_repairer {
 	struct ph_ctx *ctx;
 	struct ph_ledger *ledger;
+	struct ph_recorder *rec;
 	const struct ph_policy *policy;
 	const struct ph_topology *topo;
 	struct ph_pfns memfail;
@@ -1341,6 +1342,11 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 	return NULL;
 }
 
+_public_ void ph_repairer_set_recorder(struct ph_repairer *r, struct ph_recorder *rec)
+{
+	r->rec = rec;
+}
+
 _public_ void ph_repair_result_done(struct ph_repair_result *res)
 {
 	free(res->detail);
@@ -1627,6 +1633,78 @@ static int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum
 }
 
 /* Execute one page; 0 done, 1 recorded only, <0 failed (why set). */
+/* ---- the audit trail ---------------------------------------------------- */
+
+static const char *dev_name(const char *device)
+{
+	return device && strncmp(device, "/dev/", 5) == 0 ? device + 5 : device;
+}
+
+/* One event about owner i of a planned page (i == SIZE_MAX: the page). */
+static void rec_plan_page(struct ph_repairer *r, enum ph_event e, const struct ph_plan *plan,
+			  const struct ph_plan_page *pg, size_t i, int64_t range_id, const char *ns_id,
+			  const char *result, uint64_t bytes_lost, const char *detail)
+{
+	struct ph_event_fields f = PH_EVENT_INIT;
+	_cleanup_free_ char *rule = NULL;
+
+	if (!r->rec)
+		return;
+	f.device = dev_name(plan->device);
+	f.sector = pg->sector;
+	f.count = PH_PAGE_SECTORS;
+	f.range_id = range_id;
+	f.ns_id = ns_id;
+	f.mountpoint = plan->mountpoint;
+	f.result = result;
+	f.bytes_lost = bytes_lost;
+	f.detail = detail;
+	f.action = ph_mode_to_string(pg->mode);
+	if (pg->n_owners > 1)
+		f.shared_owners = pg->n_owners;
+	if (i != SIZE_MAX && i < pg->n_owners) {
+		const struct ph_plan_owner *o = &pg->owners[i];
+
+		f.path = o->path;
+		f.inode = o->inode;
+		f.offset = o->file_offset;
+		f.length = PH_PAGE_SIZE;
+		f.action = ph_action_to_string(o->action);
+		if (o->rule && asprintf(&rule, "%s:%u", o->rule->file, o->rule->action_line) >= 0)
+			f.rule = rule;
+	} else if (pg->pin_path)
+		f.path = pg->pin_path;
+	(void)ph_record(r->rec, e, &f);
+}
+
+/* One event about a job read back from the intent log (resuming). */
+static void rec_job(struct ph_repairer *r, enum ph_event e, const struct job *j, int64_t range_id, const char *result,
+		    const char *detail)
+{
+	struct ph_event_fields f = PH_EVENT_INIT;
+
+	if (!r->rec)
+		return;
+	f.device = dev_name(j->device);
+	f.sector = j->page;
+	f.count = PH_PAGE_SECTORS;
+	f.range_id = range_id;
+	f.ns_id = j->ns_id;
+	f.mountpoint = j->mount;
+	f.action = ph_mode_to_string(j->mode);
+	f.result = result;
+	f.detail = detail;
+	if (j->n_owners > 0) {
+		f.path = j->owners[0].path;
+		f.inode = j->owners[0].inode;
+		f.offset = j->owners[0].offset;
+		f.length = PH_PAGE_SIZE;
+	}
+	if (e == PH_EVENT_REPAIRED)
+		f.bytes_lost = j->bytes_lost;
+	(void)ph_record(r->rec, e, &f);
+}
+
 static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const struct ph_plan *plan,
 		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res, unsigned depth,
 		       bool may_replan)
@@ -1643,10 +1721,17 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 			res->healed++;
 			return 1;
 		}
-		if (pg->kind == PH_PAGE_PINNED)
+		if (pg->kind == PH_PAGE_PINNED) {
 			res->pinned++; /* an earlier repair's pin: it stays */
-		else
+			rec_plan_page(r, PH_EVENT_PINNED, plan, pg, SIZE_MAX, range_id, s->ns->id, "kept", PH_FIELD_UNSET,
+				      pg->explain);
+		} else {
 			res->recorded++;
+			/* What each file's rule said, so its history tells. */
+			for (size_t i = 0; i < pg->n_owners; i++)
+				rec_plan_page(r, PH_EVENT_PLANNED, plan, pg, i, range_id, s->ns->id,
+					      pg->mode == PH_MODE_REFUSED ? "refused" : "report only", 0, pg->explain);
+		}
 		(void)ph_ledger_add_history(r->ledger, range_id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
 					    pg->explain, ph_now_usec());
 		return 1;
@@ -1695,6 +1780,10 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 		if (k < 0)
 			goto fail;
 	}
+	for (size_t i = 0; i < pg->n_owners; i++)
+		if (pg->owners[i].action != PH_ACTION_REPORT || pg->n_owners == 1)
+			rec_plan_page(r, PH_EVENT_PLANNED, plan, pg, i, range_id, s->ns->id, "planned", j.bytes_lost,
+				      pg->explain);
 	jj = job_to_json(&j);
 	k = ph_ledger_intent_begin(r->ledger, range_id, j.page,
 				   json_object_to_json_string_ext(jj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
@@ -1717,6 +1806,24 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 			       j.cleared ? "poison cleared" : j.pinned ? "poisoned block pinned" : "done");
 		(void)ph_ledger_add_history(r->ledger, range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
 					    detail, ph_now_usec());
+		for (size_t i = 0; i < pg->n_owners; i++) {
+			if (pg->owners[i].action == PH_ACTION_REPORT && pg->n_owners > 1)
+				continue;
+			rec_plan_page(r, PH_EVENT_REPAIRED, plan, pg, i, range_id, s->ns->id, "ok", j.bytes_lost,
+				      res->notes && i == 0 && pg->holders ? res->notes : NULL);
+			if (j.bytes_lost > 0)
+				rec_plan_page(r, PH_EVENT_DATA_LOST, plan, pg, i, range_id, s->ns->id, "ok", j.bytes_lost,
+					      pg->content == PH_CONTENT_SALVAGE ? "the poisoned sectors were written as zeros" :
+					      pg->mode == PH_MODE_DELETE ? "the file was removed" :
+					      pg->mode == PH_MODE_PUNCH ? "the page was punched (reads zeros)" :
+					      "the page was written as zeros");
+		}
+		rec_plan_page(r, j.cleared ? PH_EVENT_CLEARED : j.pinned ? PH_EVENT_PINNED : PH_EVENT_REPAIRED, plan, pg,
+			      pg->n_owners ? 0 : SIZE_MAX, range_id, s->ns->id, "ok", PH_FIELD_UNSET,
+			      j.cleared ? "the kernel no longer lists the page" :
+			      j.pinned ? (j.can_clear ? "the pinned block could not be cleared; it stays allocated" :
+						       "the bus cannot clear: the poisoned block stays allocated in quarantine") :
+			      NULL);
 	}
 	job_done(&j);
 	return 0;
@@ -1733,6 +1840,8 @@ fail:
 	if (!res->detail)
 		res->detail = why ? TAKE_PTR(why) : strdup(strerror(-k));
 	(void)ph_ledger_add_history(r->ledger, range_id, "failed", res->detail, ph_now_usec());
+	rec_plan_page(r, PH_EVENT_FAILED, plan, pg, pg->n_owners ? 0 : SIZE_MAX, range_id, s->ns->id,
+		      k == -ESTALE ? "conflict" : "failed", PH_FIELD_UNSET, why ? why : res->detail);
 	job_done(&j);
 	return k;
 }
@@ -1869,10 +1978,39 @@ static int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, c
 				(void)asprintf(&res->detail, "%s: %s", what,
 					       k < 0 ? strerror(-k) : "the firmware cleared less than the page");
 			(void)ph_ledger_add_history(r->ledger, row->id, "failed", res->detail, ph_now_usec());
+			if (r->rec) {
+				struct ph_event_fields f = PH_EVENT_INIT;
+
+				f.device = ns->chardev;
+				f.sector = pg->sector;
+				f.count = PH_PAGE_SECTORS;
+				f.range_id = row->id;
+				f.ns_id = ns->id;
+				f.action = "clear-device";
+				f.result = "failed";
+				f.owner = "device";
+				f.detail = res->detail;
+				(void)ph_record(r->rec, PH_EVENT_FAILED, &f);
+			}
 			continue;
 		}
 		res->written++;
 		res->bytes_lost += PH_PAGE_SIZE;
+		if (r->rec) {
+			struct ph_event_fields f = PH_EVENT_INIT;
+
+			f.device = ns->chardev;
+			f.sector = pg->sector;
+			f.count = PH_PAGE_SECTORS;
+			f.range_id = row->id;
+			f.ns_id = ns->id;
+			f.action = "clear-device";
+			f.result = "ok";
+			f.bytes_lost = PH_PAGE_SIZE;
+			f.owner = "device";
+			f.detail = what;
+			(void)ph_record(r->rec, PH_EVENT_CLEARED, &f);
+		}
 	}
 	/* Verify: plan again from the region's list; cleared pages are healed. */
 	if (res->written > 0 && devdax_plan(r, ns, row, &after, &n_after) == 0) {
@@ -2039,9 +2177,14 @@ static int resume_one(void *userdata, const struct ph_intent *it)
 		ph_mode_to_string(j.mode), it->step, j.n_steps);
 	k = run_job(r, &j, it->id, it->step, &why);
 	rs->jobs++;
-	if (k < 0)
+	if (k < 0) {
 		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", why, ph_now_usec());
-	else {
+		rec_job(r, PH_EVENT_FAILED, &j, it->range_id, "failed", why);
+	} else {
+		rec_job(r, PH_EVENT_REPAIRED, &j, it->range_id, "ok", "resumed after a restart");
+		if (j.cleared || j.pinned)
+			rec_job(r, j.cleared ? PH_EVENT_CLEARED : PH_EVENT_PINNED, &j, it->range_id, "ok",
+				"resumed after a restart");
 		(void)ph_ledger_add_history(r->ledger, it->range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
 					    "resumed after a restart", ph_now_usec());
 	}

@@ -23,6 +23,7 @@
 #include "ledger.h"
 #include "planner.h"
 #include "policy.h"
+#include "record.h"
 #include "topology.h"
 
 struct ph_repairer;
@@ -40,6 +41,9 @@ struct ph_repair_result {
 int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const struct ph_policy *policy,
 		    const struct ph_topology *topo, struct ph_repairer **ret);
 struct ph_repairer *ph_repairer_free(struct ph_repairer *r);
+/* Journal events (planned, repaired, cleared, pinned, data-lost, failed)
+ * go to rec; NULL (the default) records none.  Not owned. */
+void ph_repairer_set_recorder(struct ph_repairer *r, struct ph_recorder *rec);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_repairer *, ph_repairer_free);
 
 /* Plan one ledger range (its pages, freshly mapped).  No changes. */

@@ -248,6 +248,30 @@ if [ -s "$T/fails" ]; then
 	cat "$T/fails"
 	failed=1
 fi
+# The planner's step and mode names, as --dry-run prints them.
+for what in STEP MODE; do
+	grep -o "\[PH_${what}_[A-Z_]*\] *= *\"[a-z-]*\"" "$src/lib/planner.c" | sed 's/.*"\(.*\)"/\1/' >"$T/names"
+	[ -s "$T/names" ] || bad "no PH_${what}_ names in lib/planner.c"
+	while read -r n; do
+		if [ $what = STEP ]; then pages=$MAN1; else pages="$MAN1 $RULE5"; fi
+		# In bold: ".B name", ".BR name ,", ".RB ( name ,"; "\-" read as "-".
+		# shellcheck disable=SC2086
+		sed 's/\\-/-/g' $pages | grep -Eq "^\.(B|BR|RB [^ ]+) $n( |\$)" ||
+			bad "the planner's $(echo $what | tr A-Z a-z) '$n' is not in ${pages##*/}"
+	done <"$T/names"
+done
+# JSON keys of the verbs whose JSON pmemheal(1) spells out (add a verb here
+# when its JSON is documented).
+for v in map policy repair; do
+	grep -o 'json_object_object_add([^,]*, *"[a-z_]*"' "$src/cli/$v.c" | sed 's/.*"\(.*\)"/\1/' | sort -u |
+		while read -r k; do
+			grep -Fq "\"$k\"" "$MAN1" || echo "FAIL: $v's JSON key \"$k\" is not in pmemheal.1"
+		done
+done >"$T/fails"
+if [ -s "$T/fails" ]; then
+	cat "$T/fails"
+	failed=1
+fi
 sed -n 's/^[[:space:]]*EXIT_[A-Z_]* = \([0-9]*\),.*/\1/p' "$src/cli/cli.h" >"$T/codes"
 [ -s "$T/codes" ] || bad "no exit statuses found in cli/cli.h"
 section "$MAN1" "EXIT STATUS" | sed -n 's/^\.B \([0-9][0-9]*\)$/\1/p' >"$T/codes.man"

@@ -13,6 +13,8 @@ BUILD_DEPS=(build-essential autoconf automake autoconf-archive libtool pkg-confi
 	jq systemd-journal-remote)
 FS_DEPS=(xfsprogs e2fsprogs btrfs-progs util-linux python3 valgrind)
 LAB_DEPS=(qemu-system-x86 busybox-static cpio socat mmdebstrap xz-utils zstd)
+# The man page lint of the unit tier (tests/unit/man-lint.sh).
+BUILD_DEPS+=(mandoc)
 
 install_deps() {
 	local missing=() p

@@ -22,15 +22,40 @@
 int cli_policy_load(struct ph_ctx *ctx, char **dirs, size_t n_dirs, struct ph_policy **ret)
 {
 	struct ph_policy_errors errs = { 0 };
+	_cleanup_free_ char *cwd = NULL;
+	char **abs = NULL;
 	int r;
 
-	r = ph_policy_load(ctx, n_dirs ? (const char *const *)dirs : NULL, n_dirs, ret, &errs);
+	/* --config-dir DIR relative to where the command runs (the library
+	 * resolves absolute paths only). */
+	abs = calloc(n_dirs + 1, sizeof(char *));
+	if (!abs)
+		return EXIT_FAIL;
+	for (size_t i = 0; i < n_dirs; i++) {
+		if (dirs[i][0] != '/' && !cwd && !(cwd = getcwd(NULL, 0))) {
+			cli_error("--config-dir %s: cannot resolve a relative path: %m", dirs[i]);
+			r = -errno;
+			goto done;
+		}
+		if (dirs[i][0] == '/' ? !(abs[i] = strdup(dirs[i])) : asprintf(&abs[i], "%s/%s", cwd, dirs[i]) < 0) {
+			abs[i] = NULL;
+			r = -ENOMEM;
+			goto done;
+		}
+	}
+	r = ph_policy_load(ctx, n_dirs ? (const char *const *)abs : NULL, n_dirs, ret, &errs);
+done:
+	for (size_t i = 0; i < n_dirs; i++)
+		free(abs[i]);
+	free(abs);
 	for (size_t i = 0; i < errs.n; i++) {
 		if (errs.v[i].line)
 			fprintf(stderr, "%s:%u: %s\n", errs.v[i].file, errs.v[i].line, errs.v[i].message);
 		else
 			fprintf(stderr, "%s: %s\n", errs.v[i].file, errs.v[i].message);
 	}
+	if (r == -EINVAL && errs.n == 0)
+		cli_error("the configuration could not be read (no file or line to blame)");
 	ph_policy_errors_done(&errs);
 	if (r == -EINVAL)
 		return EXIT_POLICY;

@@ -248,15 +248,17 @@ static int plan_content(const struct ph_plan_env *env, struct ph_plan_page *pg, 
 	case PH_ACTION_SALVAGE:
 		if (pg->memory_failure && o->source) {
 			pg->content = PH_CONTENT_RESTORE;
-			r = step(pg, PH_STEP_READ_SOURCE, 0,
-				 "the page went through memory_failure this boot and must not be read: "
-				 "take all of it from %s", o->source);
+			r = step(pg, PH_STEP_READ_SOURCE, 0, "%s and must not be read: take all of it from %s",
+				 pg->mf_unknown ? "the page's physical address is not known, so it may have gone "
+						  "through memory_failure" : "the page went through memory_failure this boot",
+				 o->source);
 		} else if (pg->memory_failure) {
 			pg->content = PH_CONTENT_ZERO;
 			pg->bytes_lost = PH_PAGE_SIZE;
-			r = step(pg, PH_STEP_RECORD, 0,
-				 "the page went through memory_failure this boot and must not be read: "
-				 "all %u bytes are lost and written as zeros", PH_PAGE_SIZE);
+			r = step(pg, PH_STEP_RECORD, 0, "%s and must not be read: all %u bytes are lost and written as zeros",
+				 pg->mf_unknown ? "the page's physical address is not known, so it may have gone "
+						  "through memory_failure" : "the page went through memory_failure this boot",
+				 PH_PAGE_SIZE);
 		} else {
 			pg->content = PH_CONTENT_SALVAGE;
 			pg->bytes_lost = popcount8(pg->bad_mask) * 512u;
@@ -543,7 +545,12 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 				r = explain(pg, "healed already: nothing to do");
 			continue;
 		}
-		if (env->ns_start != UINT64_MAX && env->memfail)
+		/* Without the page's physical address nobody can tell whether
+		 * it went through memory_failure: assume it did (a read of
+		 * such a page can oops the kernel). */
+		if (env->memfail && env->ns_start == UINT64_MAX)
+			pg->memory_failure = pg->mf_unknown = true;
+		else if (env->memfail)
 			pg->memory_failure = ph_pfns_contains(env->memfail, (env->ns_start + pg->sector * 512) >> 12);
 		r = collect_owners(env, pg, res);
 		if (r == -EINVAL) {

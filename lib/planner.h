@@ -105,6 +105,7 @@ struct ph_plan_page {
 	uint64_t sector;       /* first device sector of the page */
 	uint8_t bad_mask;      /* bit i: sector sector+i is listed bad */
 	bool memory_failure;   /* never read it */
+	bool mf_unknown;       /* ... because nobody can tell (no physical address) */
 	enum ph_page_kind kind;
 	const char *what;      /* metadata kind */
 	char *pin_path;        /* PH_PAGE_PINNED: the quarantine file that owns it */

@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <fnmatch.h>
 #include <ini.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@
 #define DEFAULT_HOOK_TIMEOUT_USEC (30 * 1000000ULL)
 #define MAX_LINE 200 /* inih's INI_MAX_LINE */
 
-static const char *const default_dirs[] = { "/etc/pmemheal", "/run/pmemheal", "/usr/lib/pmemheal" };
+static const char *const default_dirs[] = { PH_CONF_DIR, "/run/pmemheal", PH_VENDOR_CONF_DIR };
 
 static const char *const action_names[_PH_ACTION_MAX] = {
 	[PH_ACTION_REPORT] = "report",   [PH_ACTION_SALVAGE] = "salvage",
@@ -192,7 +193,7 @@ static char *reader(char *str, int num, void *stream)
 		}
 		if (!ps->too_long)
 			(void)add_error(ps->errs, ps->file, ps->line + 1,
-					"line longer than %d characters", MAX_LINE - 1);
+					"line longer than %d characters", MAX_LINE - 2);
 		ps->too_long = true;
 	}
 }
@@ -575,9 +576,15 @@ _public_ int ph_policy_load(struct ph_ctx *ctx, const char *const *dirs, size_t 
 	}
 
 	for (size_t i = 0; r == 0 && i < n_rules; i++) {
-		struct ph_rule *v = reallocarray(p->rules, p->n_rules + 1, sizeof(*v));
+		struct ph_rule *v;
 		struct parse ps = { .ctx = ctx, .file = rules[i], .errs = e };
+		struct stat st;
 
+		/* An empty file, or a symlink to /dev/null, masks the rule of
+		 * that name from the directories below it (systemd's way). */
+		if (stat(rules[i], &st) == 0 && (S_ISCHR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_size == 0)))
+			continue;
+		v = reallocarray(p->rules, p->n_rules + 1, sizeof(*v));
 		if (!v) {
 			r = -ENOMEM;
 			break;

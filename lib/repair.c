@@ -260,7 +260,8 @@ static int read_source(const char *source, const struct job_owner *o, uint8_t *o
 	return 0;
 }
 
-static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owner, uint8_t *out, char **why)
+static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owner, const char *source, uint8_t *out,
+		    char **why)
 {
 	const struct job_owner *o = &j->owners[owner];
 	char outpath[] = "/tmp/pmemheal-hook-XXXXXX";
@@ -270,7 +271,7 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 	int pipefd[2], ofd, status = 0, r = 0, pidfd;
 	pid_t pid;
 
-	ofd = mkstemp(outpath);
+	ofd = mkostemp(outpath, O_CLOEXEC);
 	if (ofd < 0 || !in)
 		return -errno ?: -ENOMEM;
 	json_object_object_add(in, "path", json_object_new_string(o->path));
@@ -280,6 +281,7 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 	json_object_object_add(in, "device", json_object_new_string(j->device));
 	json_object_object_add(in, "sector", json_object_new_int64((int64_t)j->page));
 	json_object_object_add(in, "output", json_object_new_string(outpath));
+	json_object_object_add(in, "source", source ? json_object_new_string(source) : NULL);
 	text = json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (asprintf(&envp[0], "PMEMHEAL_PATH=%s", o->path) < 0 ||
 	    asprintf(&envp[1], "PMEMHEAL_INODE=%" PRIu64, o->inode) < 0 ||
@@ -288,7 +290,8 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 	    asprintf(&envp[4], "PMEMHEAL_DEVICE=%s", j->device) < 0 ||
 	    asprintf(&envp[5], "PMEMHEAL_SECTOR=%" PRIu64, j->page) < 0 ||
 	    asprintf(&envp[6], "PMEMHEAL_OUTPUT=%s", outpath) < 0 ||
-	    !(envp[7] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"))) {
+	    !(envp[7] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")) ||
+	    (source && asprintf(&envp[8], "PMEMHEAL_SOURCE=%s", source) < 0)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -814,6 +817,20 @@ static int quarantine_path(const struct job *j, char **ret)
 	return asprintf(ret, "%s/%s", qdir, j->qname) < 0 ? -ENOMEM : 0;
 }
 
+/* Owner i's own name in quarantine: sharers of one page are distinct
+ * files and must never be moved onto one another. */
+static int quarantine_path_of(const struct job *j, size_t i, char **ret)
+{
+	_cleanup_free_ char *qdir = NULL;
+	const struct job_owner *o = &j->owners[i];
+	int k = ensure_quarantine(j->mount, &qdir);
+
+	if (k < 0)
+		return k;
+	return asprintf(ret, "%s/%" PRIu64 "-%s.%" PRIu64, qdir, o->inode, basename_of(o->path), j->page) < 0 ?
+		       -ENOMEM : 0;
+}
+
 static int step_link_old(struct ph_repairer *r, struct job *j)
 {
 	const struct job_owner *o = &j->owners[0];
@@ -857,7 +874,7 @@ static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
 		_cleanup_free_ char *q = NULL, *report = NULL;
 		FILE *f;
 
-		k = quarantine_path(j, &q);
+		k = quarantine_path_of(j, i, &q);
 		if (k < 0)
 			return k;
 		if (lstat(o->path, &st) < 0) {
@@ -867,8 +884,9 @@ static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
 		}
 		if (st.st_ino != o->inode)
 			return CONFLICT(j, "%s was replaced", o->path);
-		if (rename(o->path, q) < 0)
-			return negative_errno();
+		/* Never over another quarantined file. */
+		if (renameat2(AT_FDCWD, o->path, AT_FDCWD, q, RENAME_NOREPLACE) < 0)
+			return errno == EEXIST ? CONFLICT(j, "%s exists already", q) : negative_errno();
 		if (asprintf(&report, "%s.report.json", q) < 0)
 			return -ENOMEM;
 		f = fopen(report, "we");
@@ -1209,6 +1227,13 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		o->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 		o->ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
 	}
+	/* delete removes whole files: every byte of each is given up */
+	if (pg->mode == PH_MODE_DELETE) {
+		j->bytes_lost = 0;
+		for (size_t i = 0; i < j->n_owners; i++)
+			if (j->owners[i].repair)
+				j->bytes_lost += j->owners[i].size;
+	}
 	if (pg->mode == PH_MODE_RELOCATE_FILE && pg->n_owners == 1 && pg->owners[0].n_links > 0) {
 		struct job_owner *v = reallocarray(j->owners, 1 + pg->owners[0].n_links, sizeof(*v));
 
@@ -1266,7 +1291,7 @@ static int compute_content(struct ph_repairer *r, const struct ph_plan_page *pg,
 			k = read_source(po->source, &j->owners[0], j->content, why);
 		break;
 	case PH_CONTENT_HOOK:
-		k = run_hook(po->rule, j, 0, j->content, why);
+		k = run_hook(po->rule, j, 0, po->source, j->content, why);
 		break;
 	}
 	if (k == 0 || k == -ENOMEM)

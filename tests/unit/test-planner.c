@@ -216,6 +216,16 @@ static void test_memory_failure(void **state)
 	assert_string_equal(p->pages[0].owners[0].source, "/backup/db/t.dat");
 	assert_int_equal(p->pages[0].bytes_lost, 0);
 	ph_plan_free(p);
+
+	/* the namespace's physical start unknown: nobody can tell, so the page
+	 * is never read either */
+	e.ns_start = UINT64_MAX;
+	p = plan(&e, o, 1, 801, 1);
+	assert_true(p->pages[0].memory_failure);
+	assert_true(p->pages[0].mf_unknown);
+	assert_int_equal(p->pages[0].content, PH_CONTENT_ZERO);
+	assert_null(strstr(steps(&p->pages[0]), "read-good-sectors"));
+	ph_plan_free(p);
 }
 
 static void test_no_rule_reports(void **state)

@@ -104,6 +104,27 @@ static void test_layout(void **state)
 	fake_root_free(root);
 }
 
+/* An empty file or a symlink to /dev/null masks the vendor's rule of that
+ * name: it is no rule at all, and no error. */
+static void test_mask(void **state)
+{
+	char *root = fake_root_new();
+	_cleanup_free_ char *link = NULL;
+	struct ph_policy *p;
+
+	fake_write(root, "/usr/lib/pmemheal/rules.d/50-db.rule", "[Match]\nPath=/srv/db/*\n[Repair]\nAction=zero\n");
+	fake_write(root, "/usr/lib/pmemheal/rules.d/60-tmp.rule", "[Match]\nPath=/tmp/*\n[Repair]\nAction=delete\n");
+	fake_write(root, "/etc/pmemheal/rules.d/50-db.rule", "");
+	assert_int_equal(asprintf(&link, "%s/etc/pmemheal/rules.d/60-tmp.rule", root) > 0, true);
+	assert_int_equal(symlink("/dev/null", link), 0);
+	p = load(root, NULL, 0);
+	assert_int_equal(p->n_rules, 0);
+	assert_null(ph_policy_match(p, "/srv/db/x"));
+	assert_null(ph_policy_match(p, "/tmp/x"));
+	ph_policy_free(p);
+	fake_root_free(root);
+}
+
 static void test_empty(void **state)
 {
 	char *root = fake_root_new();
@@ -215,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_globs),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_source),
 		cmocka_unit_test(test_errors),

@@ -42,6 +42,9 @@ int verb_policy(int argc, char *argv[]);
 int verb_repair(int argc, char *argv[]);
 int verb_history(int argc, char *argv[]);
 
+/* Append s (not copied) to the vector *v of *n; false when out of memory. */
+bool cli_strv_push(char ***v, size_t *n, char *s);
+
 struct ph_policy;
 /* Load the policy, printing every error as file:line: message. */
 int cli_policy_load(struct ph_ctx *ctx, char **dirs, size_t n_dirs, struct ph_policy **ret);

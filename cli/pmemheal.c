@@ -64,6 +64,17 @@ int cli_ctx_new(struct ph_ctx **ret)
 	return 0;
 }
 
+bool cli_strv_push(char ***v, size_t *n, char *s)
+{
+	char **w = reallocarray(*v, *n + 1, sizeof(char *));
+
+	if (!w)
+		return false;
+	*v = w;
+	w[(*n)++] = s;
+	return true;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char *argv[]);

@@ -103,15 +103,10 @@ int verb_policy(int argc, char *argv[])
 		case 'j':
 			json = true;
 			break;
-		case 'c': {
-			char **v = reallocarray(dirs, n_dirs + 1, sizeof(char *));
-
-			if (!v)
+		case 'c':
+			if (!cli_strv_push(&dirs, &n_dirs, optarg))
 				return EXIT_FAIL;
-			dirs = v;
-			dirs[n_dirs++] = optarg;
 			break;
-		}
 		default:
 			return EXIT_USAGE;
 		}

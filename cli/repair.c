@@ -223,15 +223,10 @@ int verb_repair(int argc, char *argv[])
 		case 's':
 			state_dir = optarg;
 			break;
-		case 'c': {
-			char **v = reallocarray(dirs, n_dirs + 1, sizeof(char *));
-
-			if (!v)
+		case 'c':
+			if (!cli_strv_push(&dirs, &n_dirs, optarg))
 				return EXIT_FAIL;
-			dirs = v;
-			dirs[n_dirs++] = optarg;
 			break;
-		}
 		default:
 			return EXIT_USAGE;
 		}

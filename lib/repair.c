@@ -1950,6 +1950,27 @@ static int devdax_plan(struct ph_repairer *r, const struct ph_namespace *ns, con
 	return 0;
 }
 
+static void rec_devdax(struct ph_repairer *r, enum ph_event e, const struct ph_namespace *ns,
+		       const struct ph_range_row *row, uint64_t sector, const char *result, uint64_t bytes_lost,
+		       const char *detail)
+{
+	struct ph_event_fields f = PH_EVENT_INIT;
+
+	if (!r->rec)
+		return;
+	f.device = ns->chardev;
+	f.sector = sector;
+	f.count = PH_PAGE_SECTORS;
+	f.range_id = row->id;
+	f.ns_id = ns->id;
+	f.action = "clear-device";
+	f.result = result;
+	f.bytes_lost = bytes_lost;
+	f.owner = "device";
+	f.detail = detail;
+	(void)ph_record(r->rec, e, &f);
+}
+
 /* Clear each page the plan clears, through the bus; verified against the
  * region's list afterwards (re-planned: a cleared page is healed). */
 static int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, const struct ph_range_row *row,
@@ -2003,45 +2024,25 @@ static int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, c
 				(void)asprintf(&res->detail, "%s: %s", what,
 					       k < 0 ? strerror(-k) : "the firmware cleared less than the page");
 			(void)ph_ledger_add_history(r->ledger, row->id, "failed", res->detail, ph_now_usec());
-			if (r->rec) {
-				struct ph_event_fields f = PH_EVENT_INIT;
-
-				f.device = ns->chardev;
-				f.sector = pg->sector;
-				f.count = PH_PAGE_SECTORS;
-				f.range_id = row->id;
-				f.ns_id = ns->id;
-				f.action = "clear-device";
-				f.result = "failed";
-				f.owner = "device";
-				f.detail = res->detail;
-				(void)ph_record(r->rec, PH_EVENT_FAILED, &f);
-			}
+			rec_devdax(r, PH_EVENT_FAILED, ns, row, pg->sector, "failed", PH_FIELD_UNSET, res->detail);
 			continue;
 		}
 		res->written++;
 		res->bytes_lost += PH_PAGE_SIZE;
-		if (r->rec) {
-			struct ph_event_fields f = PH_EVENT_INIT;
-
-			f.device = ns->chardev;
-			f.sector = pg->sector;
-			f.count = PH_PAGE_SECTORS;
-			f.range_id = row->id;
-			f.ns_id = ns->id;
-			f.action = "clear-device";
-			f.result = "ok";
-			f.bytes_lost = PH_PAGE_SIZE;
-			f.owner = "device";
-			f.detail = what;
-			(void)ph_record(r->rec, PH_EVENT_CLEARED, &f);
-		}
 	}
 	/* Verify: plan again from the region's list; cleared pages are healed. */
 	if (res->written > 0 && devdax_plan(r, ns, row, &after, &n_after) == 0) {
-		for (size_t p = 0; p < after[0]->n_pages; p++)
-			if (plans[0]->pages[p].mode == PH_MODE_CLEAR_DEVICE && after[0]->pages[p].kind == PH_PAGE_HEALED)
-				res->cleared++;
+		for (size_t p = 0; p < after[0]->n_pages; p++) {
+			bool healed = after[0]->pages[p].kind == PH_PAGE_HEALED;
+
+			if (plans[0]->pages[p].mode != PH_MODE_CLEAR_DEVICE)
+				continue;
+			res->cleared += healed;
+			rec_devdax(r, healed ? PH_EVENT_CLEARED : PH_EVENT_FAILED, ns, row, plans[0]->pages[p].sector,
+				   healed ? "ok" : "failed", healed ? PH_PAGE_SIZE : PH_FIELD_UNSET,
+				   healed ? "CLEAR_ERROR: the region no longer lists the page" :
+					    "CLEAR_ERROR succeeded but the region still lists the page");
+		}
 		if (res->cleared < res->written) {
 			res->failed += res->written - res->cleared;
 			if (!res->detail)

@@ -262,11 +262,16 @@ _public_ int64_t ph_worker_get_current(struct ph_worker *w)
 
 /* ---- the thread's side --------------------------------------------------- */
 
+/* Hand a report over.  The end of a range's repair (DONE) also ends it
+ * as the current one, under the same lock, so that the loop never sees
+ * the report while the range still counts as pending. */
 static void push(struct ph_worker *w, struct ph_worker_report *rep)
 {
 	static const uint64_t one = 1;
 
 	pthread_mutex_lock(&w->mu);
+	if (rep->type == PH_WORKER_DONE)
+		w->current = 0;
 	if (PH_GROW(w->reports, w->r_cap, w->r_n + 1, 16) < 0) {
 		/* Not worth dying for: the ledger has the facts. */
 		ph_err(w->ctx, "Out of memory for a report of the worker, dropping it");

@@ -98,6 +98,7 @@ static struct json_object *plan_json(const struct ph_plan *p)
 		json_object_object_add(pj, "shared", json_object_new_boolean(pg->shared));
 		json_object_object_add(pj, "bytes_at_risk", json_object_new_int64((int64_t)pg->bytes_lost));
 		json_object_object_add(pj, "explain", pg->explain ? json_object_new_string(pg->explain) : NULL);
+		json_object_object_add(pj, "held_open_by", pg->holders ? json_object_new_string(pg->holders) : NULL);
 		for (size_t k = 0; k < pg->n_owners; k++) {
 			const struct ph_plan_owner *o = &pg->owners[k];
 			struct json_object *oj = json_object_new_object();
@@ -107,6 +108,13 @@ static struct json_object *plan_json(const struct ph_plan *p)
 			json_object_object_add(oj, "offset", json_object_new_int64((int64_t)o->file_offset));
 			json_object_object_add(oj, "action", json_object_new_string(ph_action_to_string(o->action)));
 			json_object_object_add(oj, "rule", o->rule ? json_object_new_string(o->rule->file) : NULL);
+			if (o->n_links > 0) {
+				struct json_object *lj = json_object_new_array();
+
+				for (size_t l = 0; l < o->n_links; l++)
+					json_object_array_add(lj, json_object_new_string(o->links[l]));
+				json_object_object_add(oj, "hard_links", lj);
+			}
 			json_object_array_add(owners, oj);
 		}
 		for (size_t k = 0; k < pg->n_steps; k++) {
@@ -138,6 +146,8 @@ static void plan_print(const struct ph_range_row *row, const struct ph_plan *p)
 			printf("    %zu. %-18s %s\n", k + 1, ph_step_to_string(pg->steps[k].kind), pg->steps[k].detail);
 		if (pg->bytes_lost)
 			printf("    bytes at risk: %" PRIu64 "\n", pg->bytes_lost);
+		if (pg->holders)
+			printf("    open in %s: they keep the old inode until they close it\n", pg->holders);
 	}
 }
 
@@ -332,6 +342,7 @@ int verb_repair(int argc, char *argv[])
 				json_object_object_add(rj, "failed", json_object_new_int((int)res.failed));
 				json_object_object_add(rj, "bytes_lost", json_object_new_int64((int64_t)res.bytes_lost));
 				json_object_object_add(rj, "detail", res.detail ? json_object_new_string(res.detail) : NULL);
+				json_object_object_add(rj, "notes", res.notes ? json_object_new_string(res.notes) : NULL);
 				json_object_array_add(out, rj);
 			} else
 				printf("%s sectors %" PRIu64 "+%" PRIu64 ": %s (%u pages: %u repaired, %u cleared, %u pinned, "
@@ -339,6 +350,8 @@ int verb_repair(int argc, char *argv[])
 				       row->device ? row->device : "?", row->start, row->count, ph_state_to_string(res.state),
 				       res.pages, res.written, res.cleared, res.pinned, res.recorded, res.failed,
 				       res.bytes_lost, res.detail ? ": " : "", res.detail ? res.detail : "");
+			if (res.notes && !json)
+				printf("  note: %s\n", res.notes);
 			if (k < 0 || res.failed)
 				ret = EXIT_REPAIR;
 			ph_repair_result_done(&res);

@@ -45,6 +45,7 @@ _public_ const char *ph_step_to_string(enum ph_step_kind k)
 		[PH_STEP_LINK_OLD] = "link-old",           [PH_STEP_RENAME] = "rename",
 		[PH_STEP_UNLINK] = "unlink",               [PH_STEP_CLEAR_DEVICE] = "clear-device",
 		[PH_STEP_VERIFY] = "verify",               [PH_STEP_RECORD] = "record",
+		[PH_STEP_RELINK] = "relink",
 	};
 
 	return k < ELEMENTSOF(names) ? names[k] : "?";
@@ -55,12 +56,17 @@ static void page_done(struct ph_plan_page *pg)
 	for (size_t i = 0; i < pg->n_owners; i++) {
 		free(pg->owners[i].path);
 		free(pg->owners[i].source);
+		for (size_t k = 0; k < pg->owners[i].n_links; k++)
+			free(pg->owners[i].links[k]);
+		free(pg->owners[i].links);
 	}
 	free(pg->owners);
 	for (size_t i = 0; i < pg->n_steps; i++)
 		free(pg->steps[i].detail);
 	free(pg->steps);
 	free(pg->explain);
+	free(pg->pin_path);
+	free(pg->holders);
 }
 
 _public_ struct ph_plan *ph_plan_free(struct ph_plan *p)
@@ -130,6 +136,14 @@ static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg
 {
 	uint64_t s0 = pg->sector, e0 = s0 + PH_PAGE_SECTORS;
 	bool any_free = false, all_free = true, unknown = false, unmounted = false;
+	_cleanup_free_ char *qprefix = NULL;
+
+	/* Files under <mount>/.pmemheal/ are ours: pins and quarantined files
+	 * that keep poisoned blocks allocated.  They are never repaired as
+	 * files (that would pin the pin). */
+	if (env->mountpoint && asprintf(&qprefix, "%s/.pmemheal/", strcmp(env->mountpoint, "/") ?
+					env->mountpoint : "") < 0)
+		return -ENOMEM;
 
 	for (size_t i = 0; i < res->n_owners; i++) {
 		const struct ph_owner *o = &res->owners[i];
@@ -160,6 +174,11 @@ static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg
 			all_free = false;
 			break;
 		}
+		if (qprefix && o->n_paths > 0 && strncmp(o->paths[0], qprefix, strlen(qprefix)) == 0) {
+			if (!pg->pin_path && !(pg->pin_path = strdup(o->paths[0])))
+				return -ENOMEM;
+			continue;
+		}
 		/* The file offset of the page's first byte. */
 		if (o->sector > s0) {
 			uint64_t delta = (o->sector - s0) * 512;
@@ -185,11 +204,23 @@ static int collect_owners(const struct ph_plan_env *env, struct ph_plan_page *pg
 		if (o->n_paths > 0 && !(v[pg->n_owners].path = strdup(o->paths[0])))
 			return -ENOMEM;
 		pg->n_owners++;
+		if (o->n_paths > 1) {
+			struct ph_plan_owner *po = &v[pg->n_owners - 1];
+
+			po->links = calloc(o->n_paths - 1, sizeof(char *));
+			if (!po->links)
+				return -ENOMEM;
+			for (size_t k = 1; k < o->n_paths; k++)
+				if (!(po->links[po->n_links++] = strdup(o->paths[k])))
+					return -ENOMEM;
+		}
 	}
 	if (pg->kind == PH_PAGE_METADATA)
 		return 0;
 	if (pg->n_owners > 0)
 		pg->kind = unknown || unmounted ? PH_PAGE_UNKNOWN : PH_PAGE_FILE;
+	else if (pg->pin_path && !unknown && !unmounted)
+		pg->kind = PH_PAGE_PINNED;
 	else if (unmounted || env->devdax)
 		pg->kind = PH_PAGE_DEVICE;
 	else if (any_free && all_free)
@@ -256,6 +287,27 @@ static int plan_content(const struct ph_plan_env *env, struct ph_plan_page *pg, 
 	return r;
 }
 
+/* Without reflink: a whole-file copy replaces the file, the old inode
+ * (with its poisoned block) is kept in quarantine, and every other name of
+ * the inode moves to the copy too, one atomic rename each, so hard links
+ * are not split from the repaired file. */
+static int relocate_file_steps(struct ph_plan_page *pg, const char *how)
+{
+	const struct ph_plan_owner *o = &pg->owners[0];
+	int r;
+
+	r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole, %s at %" PRIu64 ", keeping mode, owner, xattrs "
+		 "and times", o->path, how, o->file_offset);
+	if (r == 0)
+		r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned block stays "
+			 "allocated");
+	if (r == 0)
+		r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", o->path);
+	for (size_t k = 0; r == 0 && k < o->n_links; k++)
+		r = step(pg, PH_STEP_RELINK, k + 1, "point the hard link %s at the repaired copy", o->links[k]);
+	return r;
+}
+
 /* Steps that put the repaired page in place, for the page's mode. */
 static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg, bool reshare)
 {
@@ -291,13 +343,7 @@ static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg, bo
 				 env->clear_reason ? env->clear_reason : "the bus cannot clear");
 		break;
 	case PH_MODE_RELOCATE_FILE:
-		r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole, with the repaired page, keeping mode, "
-			 "owner, xattrs and times", pg->owners[0].path);
-		if (r == 0)
-			r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned "
-				 "block stays allocated");
-		if (r == 0)
-			r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", pg->owners[0].path);
+		r = relocate_file_steps(pg, "with the repaired page");
 		break;
 	default:
 		break;
@@ -356,13 +402,7 @@ static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *
 	/* punch, no reflink, cannot clear: a copy with a hole there */
 	pg->mode = PH_MODE_RELOCATE_FILE;
 	pg->content = PH_CONTENT_NONE;
-	r = step(pg, PH_STEP_COPY_FILE, 0, "copy %s whole with a hole at %" PRIu64 ", keeping mode, owner, "
-		 "xattrs and times", pg->owners[0].path, pg->owners[0].file_offset);
-	if (r == 0)
-		r = step(pg, PH_STEP_LINK_OLD, 0, "link the old inode into quarantine: its poisoned block stays allocated");
-	if (r == 0)
-		r = step(pg, PH_STEP_RENAME, 0, "rename the copy over %s", pg->owners[0].path);
-	return r;
+	return relocate_file_steps(pg, "with a hole there");
 }
 
 static const struct ph_rule fallback_rule = { .name = (char *)"fallback" };
@@ -528,6 +568,28 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 				r = explain(pg, "%s", env->devdax ? "device DAX: the range belongs to the device" :
 					    "no filesystem: the range belongs to the device");
 			break;
+		case PH_PAGE_PINNED: {
+			size_t l = strlen(pg->pin_path);
+			bool pin = l > 4 && strcmp(pg->pin_path + l - 4, ".pin") == 0;
+
+			if (pin && env->can_clear) {
+				/* A repair that ended before clearing (a race, a
+				 * crash before the intent was logged): finish it. */
+				pg->mode = PH_MODE_RELOCATE_PIN;
+				r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy %s: the bus clears the poison",
+					 pg->pin_path);
+				if (r == 0)
+					r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
+			} else {
+				pg->mode = PH_MODE_RECORD;
+				r = step(pg, PH_STEP_RECORD, 0, "pinned by %s: it stays allocated%s", pg->pin_path,
+					 env->can_clear ? " (a quarantined file is the operator's to remove)" :
+					 ", the bus cannot clear");
+			}
+			if (r == 0)
+				r = explain(pg, "pinned in quarantine (%s)", pg->pin_path);
+			break;
+		}
 		case PH_PAGE_UNKNOWN:
 			pg->mode = PH_MODE_RECORD;
 			r = step(pg, PH_STEP_RECORD, 0, "the owner is not known for certain: nothing is written");

@@ -36,6 +36,7 @@ enum ph_page_kind {
 	PH_PAGE_METADATA,
 	PH_PAGE_FREE,
 	PH_PAGE_DEVICE,   /* devdax, or no filesystem */
+	PH_PAGE_PINNED,   /* owned only by pmemheal's quarantine: a pin or a quarantined file */
 	PH_PAGE_UNKNOWN,
 };
 
@@ -76,6 +77,7 @@ enum ph_step_kind {
 	PH_STEP_CLEAR_DEVICE,
 	PH_STEP_VERIFY,
 	PH_STEP_RECORD,
+	PH_STEP_RELINK,      /* another hard link of the file onto the repaired copy */
 };
 
 const char *ph_mode_to_string(enum ph_mode m);
@@ -88,6 +90,8 @@ struct ph_plan_owner {
 	const struct ph_rule *rule; /* NULL: no rule, report */
 	enum ph_action action;
 	char *source;          /* restore/salvage: Source= expanded */
+	char **links;          /* the inode's other paths (hard links) */
+	size_t n_links;
 };
 
 struct ph_plan_step {
@@ -102,6 +106,7 @@ struct ph_plan_page {
 	bool memory_failure;   /* never read it */
 	enum ph_page_kind kind;
 	const char *what;      /* metadata kind */
+	char *pin_path;        /* PH_PAGE_PINNED: the quarantine file that owns it */
 	bool shared;
 	enum ph_mode mode;
 	enum ph_content content;
@@ -111,6 +116,10 @@ struct ph_plan_page {
 	size_t n_steps;
 	uint64_t bytes_lost;   /* bytes of file data this plan gives up */
 	char *explain;         /* one line: what and why */
+	/* Processes that have the file open or mapped, "PID 12 (comm), ...":
+	 * a whole-file move leaves them on the old inode (filled by the
+	 * repairer, which looks at /proc; the planner does not). */
+	char *holders;
 };
 
 struct ph_plan {

@@ -32,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -53,6 +54,9 @@ struct ph_repairer {
 	/* test-only fault injection: exit right after a named step */
 	char *fault_step;
 	unsigned fault_nth, fault_seen;
+	/* test-only: stop before a named step until a FIFO says go */
+	char *pause_step, *pause_fifo;
+	unsigned pause_nth, pause_seen;
 };
 
 struct job_owner {
@@ -60,6 +64,7 @@ struct job_owner {
 	uint64_t inode, gen, offset, size;
 	int64_t mtime_ns, ctime_ns;
 	bool repair;     /* false: reported only (separate mode) */
+	bool link;       /* another name of owners[0]'s inode (relocate-file) */
 };
 
 struct job_step {
@@ -90,6 +95,14 @@ struct job {
 };
 
 /* ---- small helpers ----------------------------------------------------- */
+
+static char *basename_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return (char *)(s ? s + 1 : p);
+}
+
 
 static void job_done(struct job *j)
 {
@@ -376,6 +389,7 @@ static struct json_object *job_to_json(const struct job *j)
 		json_object_object_add(w, "mtime_ns", json_object_new_int64(j->owners[i].mtime_ns));
 		json_object_object_add(w, "ctime_ns", json_object_new_int64(j->owners[i].ctime_ns));
 		json_object_object_add(w, "repair", json_object_new_boolean(j->owners[i].repair));
+		json_object_object_add(w, "link", json_object_new_boolean(j->owners[i].link));
 		json_object_array_add(owners, w);
 	}
 	for (size_t i = 0; i < j->n_steps; i++) {
@@ -451,6 +465,7 @@ static int job_from_json(const char *text, struct job *j)
 			.path = jdup(w, "path"), .inode = (uint64_t)jint(w, "inode"), .gen = (uint64_t)jint(w, "gen"),
 			.offset = (uint64_t)jint(w, "offset"), .size = (uint64_t)jint(w, "size"),
 			.mtime_ns = jint(w, "mtime_ns"), .ctime_ns = jint(w, "ctime_ns"), .repair = jint(w, "repair"),
+			.link = jint(w, "link"),
 		};
 		if (!j->owners[i].path)
 			goto out;
@@ -874,6 +889,46 @@ static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
 	return fsync_parent(o->path);
 }
 
+/* Another name of the old inode onto the repaired copy: link the copy
+ * next to it, then rename that over it (atomic for each name). */
+static int step_relink(struct ph_repairer *r, struct job *j, size_t i)
+{
+	const struct job_owner *o = &j->owners[i], *first = &j->owners[0];
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	struct stat cur, st;
+
+	if (lstat(first->path, &cur) < 0)
+		return negative_errno();
+	if (cur.st_ino == first->inode)
+		return CONFLICT(j, "%s was not replaced by its copy", first->path);
+	if (lstat(o->path, &st) < 0)
+		return errno == ENOENT ? 0 : negative_errno(); /* that name is gone: nothing to split */
+	if (st.st_ino == cur.st_ino)
+		return 0; /* done */
+	if (st.st_ino != o->inode)
+		return CONFLICT(j, "%s is another file now", o->path);
+	dir = strdup(o->path);
+	if (!dir)
+		return -ENOMEM;
+	*strrchr(dir, '/') = '\0';
+	if (asprintf(&tmp, "%s/.pmemheal-%s.%" PRIu64 ".lnk", dir, basename_of(o->path), j->page) < 0)
+		return -ENOMEM;
+	(void)unlink(tmp);
+	if (link(first->path, tmp) < 0)
+		return negative_errno();
+	if (lstat(tmp, &st) < 0 || st.st_ino != cur.st_ino) {
+		(void)unlink(tmp);
+		return CONFLICT(j, "%s was replaced while it was linked", first->path);
+	}
+	if (rename(tmp, o->path) < 0) {
+		int e = negative_errno();
+
+		(void)unlink(tmp);
+		return e;
+	}
+	return fsync_parent(o->path);
+}
+
 static int step_unlink(struct ph_repairer *r, struct job *j, size_t i)
 {
 	const struct job_owner *o = &j->owners[i];
@@ -911,6 +966,8 @@ static int run_step(struct ph_repairer *r, struct job *j, const struct job_step 
 		return step_rename(r, j, s->owner);
 	case PH_STEP_UNLINK:
 		return step_unlink(r, j, s->owner);
+	case PH_STEP_RELINK:
+		return step_relink(r, j, s->owner);
 	default:
 		return 0;
 	}
@@ -972,6 +1029,15 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 			return asprintf(why, "%s: %m", o->path) < 0 ? -ENOMEM : -EIO;
 		if (!same_bytes(fd, o->offset, j->hole ? zeros : j->content))
 			return asprintf(why, "the copy of %s does not hold the repaired page", o->path) < 0 ? -ENOMEM : -EIO;
+		for (size_t i = 1; i < j->n_owners; i++) {
+			struct stat a, b;
+
+			if (!j->owners[i].link || lstat(j->owners[i].path, &b) < 0)
+				continue; /* a name removed meanwhile splits nothing */
+			if (fstat(fd, &a) < 0 || a.st_ino != b.st_ino)
+				return asprintf(why, "%s is not a link of the repaired %s", j->owners[i].path,
+						o->path) < 0 ? -ENOMEM : -EIO;
+		}
 		j->pinned = true; /* the old inode keeps the poisoned block */
 		return 0;
 	}
@@ -1003,11 +1069,63 @@ static void fault_point(struct ph_repairer *r, enum ph_step_kind k)
 #endif
 }
 
+/* Test-only: PMEMHEAL_DEBUG_PAUSE_BEFORE=STEP[:N] with
+ * PMEMHEAL_DEBUG_PAUSE_FIFO=PATH stops before the Nth STEP: it writes
+ * "paused STEP\n" into the FIFO (blocking until a reader opens it), then
+ * reads the FIFO to its end (blocking until a writer opens and closes it).
+ * A test changes the file in between: a race at a moment it chooses. */
+static void pause_point(struct ph_repairer *r, enum ph_step_kind k)
+{
+#ifdef PH_FAULT_INJECTION
+	char buf[64];
+	int fd;
+
+	if (!r->pause_step || !r->pause_fifo || strcmp(r->pause_step, ph_step_to_string(k)) != 0 ||
+	    ++r->pause_seen != r->pause_nth)
+		return;
+	ph_warn(r->ctx, "PMEMHEAL_DEBUG_PAUSE_BEFORE: waiting on %s before step %s", r->pause_fifo, r->pause_step);
+	fd = open(r->pause_fifo, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		int n = snprintf(buf, sizeof(buf), "paused %s\n", r->pause_step);
+
+		(void)!write(fd, buf, (size_t)n);
+		close(fd);
+	}
+	fd = open(r->pause_fifo, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		close(fd);
+	}
+#else
+	(void)r;
+	(void)k;
+#endif
+}
+
+/* A relocate-file job stopped by a conflict before its rename: take back
+ * the copy and the old inode's quarantine name, so nothing of it is left. */
+static void abandon(struct job *j)
+{
+	_cleanup_free_ char *q = NULL;
+	struct stat st;
+
+	if (j->mode != PH_MODE_RELOCATE_FILE || j->n_owners == 0)
+		return;
+	if (lstat(j->owners[0].path, &st) < 0 || st.st_ino != j->owners[0].inode)
+		return; /* renamed: the job went past the point of taking back */
+	if (j->tmp)
+		(void)unlink(j->tmp);
+	if (j->qname && quarantine_path(j, &q) == 0 && lstat(q, &st) == 0 && st.st_ino == j->owners[0].inode)
+		(void)unlink(q);
+}
+
 static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char **why)
 {
 	int k;
 
 	for (size_t i = (size_t)from; i < j->n_steps; i++) {
+		pause_point(r, j->steps[i].kind);
 		k = run_step(r, j, &j->steps[i]);
 		if (k < 0) {
 			if (!*why)
@@ -1016,6 +1134,8 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "",
 					       k == -ESTALE ? "the file changed since it was planned; nothing was written"
 							    : strerror(-k));
+			if (k == -ESTALE)
+				abandon(j);
 			(void)ph_ledger_intent_finish(r->ledger, intent, k == -ESTALE ? "aborted" : "failed", *why,
 						      ph_now_usec());
 			return k;
@@ -1035,13 +1155,6 @@ static bool changing_step(enum ph_step_kind k)
 {
 	return k != PH_STEP_READ_GOOD && k != PH_STEP_READ_SOURCE && k != PH_STEP_RUN_HOOK &&
 	       k != PH_STEP_RECORD && k != PH_STEP_VERIFY && k != PH_STEP_CLEAR_DEVICE;
-}
-
-static char *basename_of(const char *p)
-{
-	const char *s = strrchr(p, '/');
-
-	return (char *)(s ? s + 1 : p);
 }
 
 /* A job for a planned page: owners opened and fingerprinted now. */
@@ -1089,6 +1202,20 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		o->size = (uint64_t)st.st_size;
 		o->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 		o->ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+	}
+	if (pg->mode == PH_MODE_RELOCATE_FILE && pg->n_owners == 1 && pg->owners[0].n_links > 0) {
+		struct job_owner *v = reallocarray(j->owners, 1 + pg->owners[0].n_links, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		j->owners = v;
+		for (size_t k = 0; k < pg->owners[0].n_links; k++) {
+			j->owners[j->n_owners] = (struct job_owner){ .inode = j->owners[0].inode,
+								     .offset = j->owners[0].offset, .link = true };
+			if (!(j->owners[j->n_owners].path = strdup(pg->owners[0].links[k])))
+				return -ENOMEM;
+			j->n_owners++;
+		}
 	}
 	if (j->n_owners > 0) {
 		const char *base = basename_of(j->owners[0].path);
@@ -1175,6 +1302,21 @@ _public_ int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const
 			if (colon)
 				*colon = '\0';
 		}
+		f = getenv("PMEMHEAL_DEBUG_PAUSE_BEFORE");
+		if (f && *f && getenv("PMEMHEAL_DEBUG_PAUSE_FIFO")) {
+			char *colon;
+
+			r->pause_step = strdup(f);
+			r->pause_fifo = strdup(getenv("PMEMHEAL_DEBUG_PAUSE_FIFO"));
+			if (!r->pause_step || !r->pause_fifo) {
+				ph_repairer_free(r);
+				return -ENOMEM;
+			}
+			colon = strchr(r->pause_step, ':');
+			r->pause_nth = colon ? (unsigned)atoi(colon + 1) : 1;
+			if (colon)
+				*colon = '\0';
+		}
 	}
 #endif
 	*ret = r;
@@ -1187,6 +1329,8 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 		return NULL;
 	ph_pfns_done(&r->memfail);
 	free(r->fault_step);
+	free(r->pause_step);
+	free(r->pause_fifo);
 	ph_ctx_unref(r->ctx);
 	free(r);
 	return NULL;
@@ -1195,6 +1339,7 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 _public_ void ph_repair_result_done(struct ph_repair_result *res)
 {
 	free(res->detail);
+	free(res->notes);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -1208,6 +1353,7 @@ static const struct ph_namespace *find_ns(const struct ph_topology *t, const cha
 
 /* Everything needed to plan a range and to re-plan a page of it. */
 struct session {
+	struct ph_ctx *ctx;
 	const struct ph_namespace *ns;
 	struct ph_mapper *mapper;
 	struct ph_map_result *res;
@@ -1235,6 +1381,7 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 	int k;
 
 	memset(s, 0, sizeof(*s));
+	s->ctx = r->ctx;
 	s->ns = find_ns(r->topo, row->ns_id);
 	if (!s->ns) {
 		ph_error_set(err, "namespace %s is not present", row->ns_id);
@@ -1310,6 +1457,86 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 }
 
 /* Plan row's poisoned sectors on each filesystem they fall in. */
+/* "PID 12 (comm), PID 34 (comm)": processes with path's inode open or
+ * mapped, from /proc (resolved against the context's root).  NULL: none. */
+static int find_holders(struct ph_ctx *ctx, const char *path, char **ret)
+{
+	_cleanup_free_ char *proc = NULL, *out = NULL;
+	_cleanup_(closedirp) DIR *d = NULL;
+	size_t len = 0;
+	struct stat want;
+	struct dirent *de;
+	int k;
+
+	*ret = NULL;
+	if (stat(path, &want) < 0)
+		return 0;
+	k = ph_ctx_path(ctx, "/proc", &proc);
+	if (k < 0)
+		return k;
+	d = opendir(proc);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *fddir = NULL, *maps = NULL, *comm = NULL, *line = NULL;
+		_cleanup_(closedirp) DIR *fds = NULL;
+		_cleanup_fclose_ FILE *f = NULL;
+		char *end;
+		bool found = false;
+		size_t n = 0;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		if (asprintf(&fddir, "%s/%ld/fd", proc, pid) < 0 || asprintf(&maps, "%s/%ld/maps", proc, pid) < 0)
+			return -ENOMEM;
+		fds = opendir(fddir);
+		while (fds && !found) {
+			struct dirent *fe = readdir(fds);
+			struct stat st;
+
+			if (!fe)
+				break;
+			found = fstatat(dirfd(fds), fe->d_name, &st, 0) == 0 && st.st_dev == want.st_dev &&
+				st.st_ino == want.st_ino;
+		}
+		f = found ? NULL : fopen(maps, "re");
+		while (f && !found && getline(&line, &n, f) > 0) {
+			unsigned maj, min;
+			unsigned long long ino;
+
+			found = sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) == 3 &&
+				ino == (unsigned long long)want.st_ino && makedev(maj, min) == want.st_dev;
+		}
+		if (!found)
+			continue;
+		{
+			_cleanup_free_ char *cpath = NULL;
+			_cleanup_fclose_ FILE *c = NULL;
+			char name[64] = "?";
+
+			if (asprintf(&cpath, "%s/%ld/comm", proc, pid) < 0)
+				return -ENOMEM;
+			c = fopen(cpath, "re");
+			if (c && fgets(name, sizeof(name), c))
+				name[strcspn(name, "\n")] = '\0';
+			if (asprintf(&comm, "%sPID %ld (%s)", len ? ", " : "", pid, name) < 0)
+				return -ENOMEM;
+		}
+		{
+			char *v = realloc(out, len + strlen(comm) + 1);
+
+			if (!v)
+				return -ENOMEM;
+			out = v;
+			memcpy(out + len, comm, strlen(comm) + 1);
+			len += strlen(comm);
+		}
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
 static int session_plan(struct session *s, const struct ph_range_row *row, struct ph_plan ***ret, size_t *ret_n)
 {
 	struct ph_plan **plans = calloc(MAX(s->n_env, (size_t)1), sizeof(*plans));
@@ -1331,6 +1558,16 @@ static int session_plan(struct session *s, const struct ph_range_row *row, struc
 		if (k == 0)
 			plans[n++]->part_start = fstart;
 	}
+	/* A file that moves (or is moved aside) leaves whoever has it open on
+	 * the old inode: say who. */
+	for (size_t i = 0; k == 0 && i < n; i++)
+		for (size_t p = 0; k == 0 && p < plans[i]->n_pages; p++) {
+			struct ph_plan_page *pg = &plans[i]->pages[p];
+
+			if ((pg->mode == PH_MODE_RELOCATE_FILE || pg->mode == PH_MODE_QUARANTINE ||
+			     pg->mode == PH_MODE_DELETE) && pg->n_owners > 0 && pg->owners[0].path)
+				k = find_holders(s->ctx, pg->owners[0].path, &pg->holders);
+		}
 	if (k < 0) {
 		for (size_t i = 0; i < n; i++)
 			ph_plan_free(plans[i]);
@@ -1378,7 +1615,8 @@ static int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum
 
 /* Execute one page; 0 done, 1 recorded only, <0 failed (why set). */
 static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const struct ph_plan *plan,
-		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res, unsigned depth)
+		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res, unsigned depth,
+		       bool may_replan)
 {
 	_cleanup_free_ char *why = NULL;
 	enum ph_action fallback;
@@ -1388,10 +1626,26 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 	int k;
 
 	if (!writes(pg->mode)) {
-		res->recorded++;
+		if (pg->kind == PH_PAGE_PINNED)
+			res->pinned++; /* an earlier repair's pin: it stays */
+		else
+			res->recorded++;
 		(void)ph_ledger_add_history(r->ledger, range_id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
 					    pg->explain, ph_now_usec());
 		return 1;
+	}
+	if (pg->holders) {
+		_cleanup_free_ char *note = NULL;
+
+		bool many = strchr(pg->holders, ',');
+
+		if (asprintf(&note, "%s is open in %s: %s on the old inode (in quarantine) until %s", pg->owners[0].path,
+			     pg->holders, many ? "they stay" : "it stays", many ? "they close it" : "it closes it") < 0)
+			return -ENOMEM;
+		ph_warn(r->ctx, "%s", note);
+		(void)ph_ledger_add_history(r->ledger, range_id, "held-open", note, ph_now_usec());
+		if (!res->notes)
+			res->notes = TAKE_PTR(note);
 	}
 	k = job_from_plan(r, plan, pg, s->ns, plan->part_start, range_id, &j);
 	if (k == -ESTALE)
@@ -1413,7 +1667,7 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 				goto fail;
 			p2->part_start = plan->part_start;
 			(void)ph_ledger_add_history(r->ledger, range_id, "fallback", why, ph_now_usec());
-			return repair_page(r, s, env_i, p2, &p2->pages[0], range_id, res, depth + 1);
+			return repair_page(r, s, env_i, p2, &p2->pages[0], range_id, res, depth + 1, may_replan);
 		}
 		if (k == 1) {
 			job_done(&j);
@@ -1450,12 +1704,28 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 	job_done(&j);
 	return 0;
 fail:
+	if (k == -ESTALE && may_replan) {
+		/* The file changed under us; nothing was written.  The caller
+		 * maps the page afresh and plans it again. */
+		(void)ph_ledger_add_history(r->ledger, range_id, "conflict", why ? why : "the file changed",
+					    ph_now_usec());
+		job_done(&j);
+		return k;
+	}
 	res->failed++;
 	if (!res->detail)
 		res->detail = why ? TAKE_PTR(why) : strdup(strerror(-k));
 	(void)ph_ledger_add_history(r->ledger, range_id, "failed", res->detail, ph_now_usec());
 	job_done(&j);
 	return k;
+}
+
+static bool in_replan(const struct ph_ranges *rs, uint64_t sector)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (sector >= rs->v[i].start && sector < rs->v[i].start + rs->v[i].count)
+			return true;
+	return false;
 }
 
 static enum ph_state final_state(const struct ph_repair_result *res)
@@ -1474,6 +1744,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	struct ph_plan **plans = NULL;
 	struct ph_error err = { { 0 } };
 	enum ph_state cur = row->state;
+	struct ph_ranges replan = { 0 };
 	struct session s;
 	size_t n = 0;
 	bool any = false;
@@ -1512,7 +1783,39 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 				env_i = e;
 		for (size_t p = 0; p < plans[i]->n_pages; p++) {
 			res->pages++;
-			(void)repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0);
+			if (repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0, true) == -ESTALE &&
+			    ph_ranges_add(&replan, plans[i]->pages[p].sector, PH_PAGE_SECTORS) < 0)
+				res->failed++;
+		}
+	}
+	if (replan.n > 0) {
+		/* Pages whose files changed between mapping and writing: map
+		 * them again, now, and plan them from what they are. */
+		for (size_t i = 0; i < n; i++)
+			ph_plan_free(plans[i]);
+		free(plans);
+		plans = NULL;
+		n = 0;
+		session_done(&s);
+		k = session_open(r, row, &s, &err);
+		if (k == 0)
+			k = session_plan(&s, row, &plans, &n);
+		if (k < 0) {
+			for (size_t i = 0; i < replan.n; i++)
+				res->failed += (unsigned)(replan.v[i].count / PH_PAGE_SECTORS);
+			if (!res->detail)
+				res->detail = strdup(err.message[0] ? err.message : strerror(-k));
+		}
+		for (size_t i = 0; k == 0 && i < n; i++) {
+			size_t env_i = 0;
+
+			for (size_t e = 0; e < s.n_env; e++)
+				if (s.part_start[e] == plans[i]->part_start)
+					env_i = e;
+			for (size_t p = 0; p < plans[i]->n_pages; p++)
+				if (in_replan(&replan, plans[i]->pages[p].sector))
+					(void)repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0,
+							  false);
 		}
 	}
 	if (any) {
@@ -1526,6 +1829,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	k = 0;
 out:
 	res->state = cur;
+	ph_ranges_clear(&replan);
 	for (size_t i = 0; i < n; i++)
 		ph_plan_free(plans[i]);
 	free(plans);

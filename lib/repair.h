@@ -32,6 +32,8 @@ struct ph_repair_result {
 	unsigned pages, written, pinned, cleared, failed, recorded;
 	uint64_t bytes_lost;
 	char *detail;          /* the first failure's reason, or a summary */
+	char *notes;           /* what the operator should know though it worked:
+				* processes left on a moved file's old inode */
 };
 
 int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const struct ph_policy *policy,

@@ -53,6 +53,8 @@ static char *paths_db[] = { "/mnt/db/t.dat" };
 static char *paths_tmp[] = { "/mnt/tmp/x" };
 static char *paths_sparse[] = { "/mnt/sparse/y" };
 static char *paths_none[] = { "/mnt/other" };
+static char *paths_pin[] = { "/mnt/.pmemheal/quarantine/ns-800.pin" };
+static char *paths_quarantined[] = { "/mnt/.pmemheal/quarantine/131-salvage.dat" };
 
 static struct ph_owner file_owner(char **paths, uint64_t inode, uint64_t offset, bool shared)
 {
@@ -148,6 +150,22 @@ static void test_no_reflink_relocates_file(void **state)
 	assert_int_equal(p->pages[0].mode, PH_MODE_RELOCATE_FILE);
 	assert_string_equal(steps(&p->pages[0]), "read-good-sectors,copy-file,link-old,rename,verify");
 	ph_plan_free(p);
+
+	/* hard links: one owner (one inode), and every other name follows
+	 * the copy, so no name is left on the old inode */
+	{
+		static char *linked[] = { "/mnt/salvage.dat", "/mnt/sub/link" };
+		struct ph_owner l[] = { file_owner(linked, 12, 4096, false), file_owner(linked, 12, 4096, false) };
+
+		l[0].n_paths = l[1].n_paths = 2; /* the mapper names every path of the inode */
+		p = plan(&e, l, 2, 800, 8);
+		assert_int_equal(p->pages[0].n_owners, 1);
+		assert_int_equal(p->pages[0].owners[0].n_links, 1);
+		assert_string_equal(p->pages[0].owners[0].links[0], "/mnt/sub/link");
+		assert_string_equal(steps(&p->pages[0]), "read-good-sectors,copy-file,link-old,rename,relink,verify");
+		assert_int_equal(p->pages[0].steps[4].owner, 1);
+		ph_plan_free(p);
+	}
 }
 
 static void test_metadata_and_free(void **state)
@@ -259,6 +277,41 @@ static void test_refused(void **state)
 	ph_plan_free(p);
 }
 
+/* Blocks our quarantine owns are never repaired as files (that would pin
+ * the pin): a pin left by an interrupted repair is cleared and released
+ * where the bus can clear, kept otherwise; a quarantined file is kept. */
+static void test_pinned_by_us(void **state)
+{
+	struct ph_owner pin[] = { file_owner(paths_pin, 140, 0, false) };
+	struct ph_owner both[] = { file_owner(paths_pin, 140, 0, true), file_owner(paths_a, 131, 8192, true) };
+	struct ph_owner quarantined[] = { file_owner(paths_quarantined, 131, 8192, false) };
+	struct ph_plan_env e = env(true, true), nc = env(false, true);
+	struct ph_plan *p;
+
+	p = plan(&e, pin, 1, 800, 8);
+	assert_int_equal(p->pages[0].kind, PH_PAGE_PINNED);
+	assert_int_equal(p->pages[0].n_owners, 0);
+	assert_string_equal(steps(&p->pages[0]), "clear,release");
+	ph_plan_free(p);
+
+	p = plan(&nc, pin, 1, 800, 8);
+	assert_int_equal(p->pages[0].mode, PH_MODE_RECORD);
+	assert_string_equal(steps(&p->pages[0]), "record");
+	ph_plan_free(p);
+
+	p = plan(&e, quarantined, 1, 800, 8);
+	assert_int_equal(p->pages[0].kind, PH_PAGE_PINNED);
+	assert_int_equal(p->pages[0].mode, PH_MODE_RECORD);
+	ph_plan_free(p);
+
+	/* the pin and a file still mapping the block: the file is repaired */
+	p = plan(&e, both, 2, 800, 8);
+	assert_int_equal(p->pages[0].kind, PH_PAGE_FILE);
+	assert_int_equal(p->pages[0].n_owners, 1);
+	assert_string_equal(p->pages[0].owners[0].path, "/mnt/salvage.dat");
+	ph_plan_free(p);
+}
+
 static void test_describe(void **state)
 {
 	const struct ph_rule *r = ph_policy_match(policy, "/mnt/salvage.dat");
@@ -289,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_no_rule_reports),
 		cmocka_unit_test(test_delete_and_punch),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_pinned_by_us),
 		cmocka_unit_test(test_describe),
 	};
 

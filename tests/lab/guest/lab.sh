@@ -69,6 +69,24 @@ lab_extent() {
 }
 lab_sector() { lab_extent "$1" "$2" | cut -d' ' -f1; }
 
+# lab_fsmap_owners MOUNT SECTOR: every GETFSMAP record (xfs_io, whole
+# device, 512-byte units) that covers SECTOR, one owner per line:
+# "inode 131 data", "free space", "per-AG metadata".  The whole map is
+# read because small query windows inside a free extent come back empty on
+# some kernels (6.1).
+lab_fsmap_owners() {
+	xfs_io -r -c 'fsmap -d' "$1" | awk -v s="$2" '
+		match($0, /\[[0-9]+\.\.[0-9]+\]: /) {
+			split(substr($0, RSTART + 1, RLENGTH - 4), r, /\.\./)
+			if (r[1] + 0 <= s && s <= r[2] + 0) {
+				o = substr($0, RSTART + RLENGTH)
+				sub(/ [0-9]+\.\.[0-9]+ [0-9]+$/, "", o)   # file offsets, length
+				sub(/ [0-9]+$/, "", o)                      # length
+				print o
+			}
+		}'
+}
+
 # lab_has_badblock LIST SECTOR: SECTOR lies in an entry of the badblocks LIST.
 lab_has_badblock() {
 	awk -v s="$2" '$1 <= s && s < $1 + $2 { found = 1 } END { exit !found }' "$1"

@@ -1,6 +1,6 @@
 # The initramfs guest, as three concatenated newc archives (the kernel
 # unpacks them in order into one rootfs):
-#   userspace.cpio  busybox, ndctl, xfsprogs, mkfs.ext4, sfdisk, jq and their
+#   userspace.cpio  busybox, ndctl, xfsprogs, mkfs.ext4, sfdisk, jq, attr and their
 #                   libraries; cached, keyed by the package versions
 #   modules.cpio    per kernel (kernel.sh)
 #   project.cpio    the stage (make install DESTDIR), its libraries, the lab's
@@ -11,9 +11,9 @@
 # resolve dependencies: the libraries the tools need beyond what the host
 # (also bookworm) has are listed too, and ldd fails loudly if one is missing.
 LAB_USER_PKGS="ndctl libndctl6 libdaxctl1 xfsprogs libinih1 liburcu8 e2fsprogs
-	libext2fs2 libss2 libcom-err2 fdisk libfdisk1 jq libjq1 libonig5"
+	libext2fs2 libss2 libcom-err2 fdisk libfdisk1 jq libjq1 libonig5 attr libattr1"
 # Executables taken from those packages (busybox provides the rest).
-LAB_USER_BINS="ndctl mkfs.xfs xfs_io xfs_db mke2fs mkfs.ext4 sfdisk jq"
+LAB_USER_BINS="ndctl mkfs.xfs xfs_io xfs_db mke2fs mkfs.ext4 sfdisk jq setfattr getfattr"
 
 # lab_is_elf FILE
 lab_is_elf() { [ -f "$1" ] && [ "$(head -c4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ]; }

@@ -40,6 +40,7 @@ int verb_scan(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
 int verb_policy(int argc, char *argv[]);
 int verb_repair(int argc, char *argv[]);
+int verb_history(int argc, char *argv[]);
 
 struct ph_policy;
 /* Load the policy, printing every error as file:line: message. */

@@ -74,6 +74,7 @@ static const struct {
 	{ "repair", verb_repair, "repair poisoned ranges per the rules (--dry-run: show the plan)" },
 	{ "map", verb_map, "name the owners of device ranges" },
 	{ "policy", verb_policy, "which rule applies to a file, and what a repair would do" },
+	{ "history", verb_history, "what pmemheal recorded in the journal, filtered by time, path, device" },
 };
 
 static void help(FILE *f)

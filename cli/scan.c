@@ -4,6 +4,9 @@
  * ledger, map the ranges that are new, and print the changes.  With
  * --watch it stays, woken by POLLPRI, udev and a rescan timer, and prints
  * each change as it happens (one JSON object per line with --json).
+ * Every change and every owner found is also recorded in the journal
+ * (detected, cleared, mapped, metadata-poison; device-added/removed while
+ * watching), as the daemon would.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +23,7 @@
 #include "ledger.h"
 #include "mapper-json.h"
 #include "mapper.h"
+#include "record.h"
 #include "watch.h"
 
 struct scan_state {
@@ -27,6 +31,7 @@ struct scan_state {
 	struct ph_ledger *ledger;
 	const struct ph_topology *topo;
 	struct ph_monitor *mon;
+	struct ph_recorder *rec;
 	bool json, map, watching;
 	unsigned changes, errors;
 	struct json_object *out; /* --json without --watch: one document */
@@ -49,10 +54,11 @@ static const struct ph_namespace *find_ns(const struct ph_topology *t, const cha
 }
 
 /* Map one range on its namespace's device; owners as JSON and a one-line
- * summary for the ledger's history. */
-static int map_range(struct scan_state *s, const struct ph_namespace *ns, uint64_t start, uint64_t count,
+ * summary for the ledger's history.  Each owner is recorded. */
+static int map_range(struct scan_state *s, const struct ph_namespace *ns, const struct ph_change *c,
 		     struct json_object **ret_owners, char **ret_summary)
 {
+	uint64_t start = c->row.start, count = c->row.count;
 	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
 	_cleanup_free_ char *dev = NULL;
 	struct ph_map_result *res = NULL;
@@ -65,6 +71,7 @@ static int map_range(struct scan_state *s, const struct ph_namespace *ns, uint64
 
 	if (!ns->blockdev) {
 		/* devdax: no filesystem; the range belongs to the device */
+		ph_record_owner(s->rec, &c->row, NULL, 0);
 		*ret_owners = NULL;
 		return asprintf(ret_summary, "device /dev/%s", ns->chardev ? ns->chardev : ns->name) < 0 ? -ENOMEM : 0;
 	}
@@ -82,6 +89,7 @@ static int map_range(struct scan_state *s, const struct ph_namespace *ns, uint64
 		const struct ph_owner *o = &res[0].owners[i];
 		struct json_object *oj;
 
+		ph_record_owner(s->rec, &c->row, &res[0], i);
 		if (ph_owner_to_json(o, &oj) == 0)
 			json_object_array_add(owners, oj);
 		if (len < sizeof(summary) - 1)
@@ -122,7 +130,8 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 	uint64_t seen = mono_usec(), mapped;
 
 	s->changes++;
-	if (map && map_range(s, ns, c->row.start, c->row.count, &owners, &summary) == 0 &&
+	ph_record_change(s->rec, c);
+	if (map && map_range(s, ns, c, &owners, &summary) == 0 &&
 	    (state == PH_STATE_NEW || state == PH_STATE_MAPPED) && s->ledger) {
 		/* new -> mapped (or a grown range, mapped again) */
 		if (ph_ledger_set_state(s->ledger, c->row.id, PH_STATE_MAPPED, "mapped", summary,
@@ -184,6 +193,13 @@ static void on_event(void *userdata, enum ph_monitor_event ev, const char *name,
 
 	if (ev == PH_MONITOR_SOURCE_ERROR)
 		s->errors++;
+	else {
+		struct ph_event_fields f = PH_EVENT_INIT;
+
+		f.device = detail ? detail : name;
+		f.detail = name;
+		ph_record(s->rec, ev == PH_MONITOR_DEVICE_ADDED ? PH_EVENT_DEVICE_ADDED : PH_EVENT_DEVICE_REMOVED, &f);
+	}
 	if (s->json) {
 		struct json_object *j = json_object_new_object();
 
@@ -226,6 +242,7 @@ int verb_scan(int argc, char *argv[])
 	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
 	_cleanup_(ph_ledger_freep) struct ph_ledger *ledger = NULL;
 	_cleanup_(ph_monitor_freep) struct ph_monitor *mon = NULL;
+	_cleanup_(ph_recorder_freep) struct ph_recorder *rec = NULL;
 	struct scan_state s = { .map = true };
 	struct ph_error err = { { 0 } };
 	const char *state_dir = PH_STATE_DIR;
@@ -268,6 +285,9 @@ int verb_scan(int argc, char *argv[])
 	if (cli_ctx_new(&ctx) < 0)
 		return EXIT_FAIL;
 	s.ctx = ctx;
+	if (ph_recorder_new(ctx, "pmemheal", &rec) < 0)
+		return EXIT_FAIL;
+	s.rec = rec;
 	r = ph_ledger_open(ctx, state_dir, 0, &ledger, &err);
 	if (r < 0) {
 		cli_error("%s", err.message);

@@ -38,6 +38,8 @@ const char *ph_event_to_string(enum ph_event e);
 int ph_event_from_string(const char *s, enum ph_event *ret);
 /* The MESSAGE_ID, 32 lowercase hex digits. */
 const char *ph_event_message_id(enum ph_event e);
+/* The event a MESSAGE_ID belongs to (any case); -EINVAL when none. */
+int ph_event_from_message_id(const char *id, enum ph_event *ret);
 /* LOG_INFO, LOG_WARNING, LOG_CRIT, ... */
 int ph_event_priority(enum ph_event e);
 
@@ -88,3 +90,28 @@ void ph_recorder_set_sink(struct ph_recorder *rec, ph_record_sink_fn fn, void *u
 int ph_record(struct ph_recorder *rec, enum ph_event e, const struct ph_event_fields *f);
 /* Entries that could not be sent so far. */
 unsigned ph_recorder_get_lost(const struct ph_recorder *rec);
+
+/* ---- the events of the stages everyone runs (scan, pmemheald) ---------- */
+
+struct ph_change;
+struct ph_range_row;
+struct ph_map_result;
+
+/*
+ * The events of one ledger change: "detected" for a range that is new, grew
+ * or is listed again after a reboot (PMEMHEAL_DETAIL says which),
+ * "cleared" for a cleared range and for each piece a shrunk range no
+ * longer lists; nothing for a range the kernel forgot by rebooting.
+ * Returns 0 or the first ph_record() error.
+ */
+int ph_record_change(struct ph_recorder *rec, const struct ph_change *c);
+
+/*
+ * "mapped" for owner i of res, a mapping of (part of) the ledger's range
+ * row, plus "metadata-poison" when the owner is filesystem metadata.  A
+ * file owner's other hard links go to PMEMHEAL_DETAIL; a shared block
+ * counts its sharers in res.  res NULL: the whole range belongs to a
+ * device without a filesystem (devdax), owner "device".
+ */
+int ph_record_owner(struct ph_recorder *rec, const struct ph_range_row *row, const struct ph_map_result *res,
+		    size_t i);

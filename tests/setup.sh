@@ -9,7 +9,8 @@ BUILD=${BUILD:-$SRC/build}
 # Build and test dependencies, by Debian 12 package name.
 BUILD_DEPS=(build-essential autoconf automake autoconf-archive libtool pkg-config
 	libndctl-dev libdaxctl-dev libpmem2-dev libsystemd-dev libudev-dev
-	libsqlite3-dev libjson-c-dev libinih-dev libcmocka-dev xfslibs-dev)
+	libsqlite3-dev libjson-c-dev libinih-dev libcmocka-dev xfslibs-dev
+	jq systemd-journal-remote)
 FS_DEPS=(xfsprogs e2fsprogs btrfs-progs util-linux python3 valgrind)
 LAB_DEPS=(qemu-system-x86 busybox-static cpio socat mmdebstrap xz-utils zstd)
 

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "record.h"
 #include "watch.h"
 #include "worker.h"
 
@@ -45,6 +46,7 @@ struct manager {
 	struct ph_ledger *ledger; /* this thread's handle */
 	struct ph_monitor *monitor;
 	struct ph_worker *worker;
+	struct ph_recorder *recorder; /* this thread's: detected, cleared, devices, reloads */
 
 	sd_event_source *worker_src, *update_src, *scrub_src;
 	struct ph_metrics metrics; /* the counters; gauges are filled on update */
@@ -78,6 +80,7 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 	const struct ph_namespace *ns = find_ns(ph_monitor_get_topology(m->monitor), c->row.ns_id);
 	const char *dev = c->row.device ? c->row.device : ns ? ns->name : c->row.ns_id;
 
+	(void)ph_record_change(m->recorder, c);
 	switch (c->type) {
 	case PH_CHANGE_NEW:
 	case PH_CHANGE_GROWN:
@@ -108,14 +111,19 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 static void on_event(void *userdata, enum ph_monitor_event ev, const char *name, const char *detail)
 {
 	struct manager *m = userdata;
+	struct ph_event_fields f = PH_EVENT_INIT;
 
+	f.device = detail ? detail : name; /* the disk (pmem0) or dax device */
+	f.detail = name;                   /* the namespace */
 	switch (ev) {
 	case PH_MONITOR_DEVICE_ADDED:
 		log_info("pmem namespace %s appeared (%s)", name, detail ? detail : "no device");
+		(void)ph_record(m->recorder, PH_EVENT_DEVICE_ADDED, &f);
 		ph_worker_topology_changed(m->worker);
 		break;
 	case PH_MONITOR_DEVICE_REMOVED:
 		log_info("pmem namespace %s went away (%s)", name, detail ? detail : "no device");
+		(void)ph_record(m->recorder, PH_EVENT_DEVICE_REMOVED, &f);
 		ph_worker_topology_changed(m->worker);
 		break;
 	case PH_MONITOR_SOURCE_ERROR:
@@ -198,6 +206,7 @@ static int on_update(sd_event_source *s, void *userdata)
 		m->metrics.namespaces = n_ns;
 		m->metrics.listed = listed;
 		m->metrics.pending = pending;
+		m->metrics.events_lost = ph_recorder_get_lost(m->recorder);
 		(void)ph_ledger_count(m->ledger, m->metrics.ranges);
 		r = ph_metrics_write(&m->metrics, m->metrics_file);
 		if (r < 0)
@@ -378,6 +387,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 {
 	struct manager *m = userdata;
 	struct ph_policy_errors errs = { 0 };
+	struct ph_event_fields f = PH_EVENT_INIT;
+	_cleanup_free_ char *detail = NULL;
 	struct ph_policy *p = NULL;
 	int r;
 
@@ -391,6 +402,17 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 				log_error("%s: %s", errs.v[i].file, errs.v[i].message);
 		log_error_errno(r, "Configuration not reloaded (%zu error%s); the one loaded before stays in force",
 				errs.n, errs.n == 1 ? "" : "s");
+		/* The audit trail gets the first error, where it is, and how many. */
+		if (errs.n > 0) {
+			f.path = errs.v[0].file;
+			if (asprintf(&detail, "%s:%u: %s%s (%zu error%s); the configuration loaded before stays in force",
+				     errs.v[0].file, errs.v[0].line, errs.v[0].message, errs.n > 1 ? " and more" : "",
+				     errs.n, errs.n == 1 ? "" : "s") < 0)
+				detail = NULL;
+		}
+		f.result = "failed";
+		f.detail = detail ? detail : "the configuration loaded before stays in force";
+		(void)ph_record(m->recorder, PH_EVENT_CONFIG_RELOADED, &f);
 		ph_policy_errors_done(&errs);
 		goto done;
 	}
@@ -405,6 +427,13 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	}
 	log_info("Reloaded the configuration: %zu rule%s, rescanning every %" PRIu64 " s", m->n_rules,
 		 m->n_rules == 1 ? "" : "s", m->rescan_usec / 1000000);
+	if (asprintf(&detail, "%zu rule%s, %zu configuration file%s, rescanning every %" PRIu64 " s", m->n_rules,
+		     m->n_rules == 1 ? "" : "s", p->n_conf_files, p->n_conf_files == 1 ? "" : "s",
+		     m->rescan_usec / 1000000) < 0)
+		detail = NULL;
+	f.result = "ok";
+	f.detail = detail;
+	(void)ph_record(m->recorder, PH_EVENT_CONFIG_RELOADED, &f);
 	ph_worker_set_policy(m->worker, p);
 	if (m->ready)
 		queue_unsettled(m);
@@ -493,6 +522,12 @@ int manager_new(struct ph_ctx *ctx, const struct manager_options *o, struct ph_p
 		log_warning("The ledger was damaged: kept it as %s and started a new one from the kernel's lists",
 			    ph_ledger_get_moved_aside(m->ledger));
 
+	r = ph_recorder_new(ctx, "pmemheald", &m->recorder);
+	if (r < 0) {
+		ph_policy_free(policy);
+		return log_error_errno(r, "Cannot set up the journal recorder: %m");
+	}
+
 	r = ph_monitor_new(ctx, m->ledger, &monitor_ops, m, &m->monitor);
 	if (r < 0) {
 		ph_policy_free(policy);
@@ -519,6 +554,7 @@ struct manager *manager_free(struct manager *m)
 	sd_event_source_disable_unref(m->update_src);
 	sd_event_source_disable_unref(m->scrub_src);
 	ph_monitor_free(m->monitor);
+	ph_recorder_free(m->recorder);
 	ph_ledger_free(m->ledger);
 	sd_event_unref(m->event);
 	ph_ctx_unref(m->ctx);

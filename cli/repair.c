@@ -340,6 +340,7 @@ int verb_repair(int argc, char *argv[])
 				json_object_object_add(rj, "pinned", json_object_new_int((int)res.pinned));
 				json_object_object_add(rj, "recorded", json_object_new_int((int)res.recorded));
 				json_object_object_add(rj, "failed", json_object_new_int((int)res.failed));
+				json_object_object_add(rj, "healed", json_object_new_int((int)res.healed));
 				json_object_object_add(rj, "bytes_lost", json_object_new_int64((int64_t)res.bytes_lost));
 				json_object_object_add(rj, "detail", res.detail ? json_object_new_string(res.detail) : NULL);
 				json_object_object_add(rj, "notes", res.notes ? json_object_new_string(res.notes) : NULL);

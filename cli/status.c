@@ -211,6 +211,13 @@ static void help(FILE *f)
 		program_name, PH_STATE_DIR);
 }
 
+static int count_intent(void *userdata, const struct ph_intent *it)
+{
+	(void)it;
+	(*(int *)userdata)++;
+	return 0;
+}
+
 int verb_status(int argc, char *argv[])
 {
 	static const struct option options[] = {
@@ -224,6 +231,7 @@ int verb_status(int argc, char *argv[])
 	_cleanup_(ph_topology_freep) struct ph_topology *t = NULL;
 	_cleanup_(ph_ledger_freep) struct ph_ledger *l = NULL;
 	_cleanup_(ph_scan_freep) struct ph_scan *scan = NULL;
+	int pending = 0;
 	struct json_object *doc = NULL, *jns = NULL;
 	struct ph_error lerr = { { 0 } };
 	const char *state_dir = PH_STATE_DIR;
@@ -268,12 +276,18 @@ int verb_status(int argc, char *argv[])
 	r = ph_ledger_open(ctx, state_dir, PH_LEDGER_READONLY, &l, &lerr);
 	if (r < 0 && !json)
 		cli_notice("%s", lerr.message);
+	if (l && ph_ledger_intents_running(l, count_intent, &pending) < 0)
+		pending = -1;
+	if (!json && pending > 0)
+		printf("%d page repair%s interrupted (a crash or a kill): `pmemheal repair` or pmemheald finishes %s\n",
+		       pending, pending == 1 ? " was" : "s were", pending == 1 ? "it" : "them");
 
 	if (json) {
 		doc = json_object_new_object();
 		jns = json_object_new_array();
 		json_object_object_add(doc, "ledger", l ? json_object_new_string(ph_ledger_get_path(l)) : NULL);
 		json_object_object_add(doc, "ledger_error", l ? NULL : json_object_new_string(lerr.message));
+		json_object_object_add(doc, "pending_repairs", pending < 0 ? NULL : json_object_new_int(pending));
 		json_object_object_add(doc, "namespaces", jns);
 	} else if (t->n_namespaces == 0)
 		printf("no pmem namespaces found\n");

@@ -527,10 +527,22 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 		struct ph_plan_page *pg = &p->pages[p->n_pages++];
 
 		pg->sector = pn * PH_PAGE_SECTORS;
+		/* What the kernel lists now decides, where the list was read:
+		 * a page of the range it no longer lists was healed already
+		 * (by an earlier repair that stopped before recording it, or by
+		 * a write); planning it again would rewrite healthy data. */
 		for (unsigned i = 0; i < PH_PAGE_SECTORS; i++)
-			if (in_ranges(env->bad, pg->sector + i) ||
-			    (pg->sector + i >= start && pg->sector + i < start + count))
+			if (env->bad ? in_ranges(env->bad, pg->sector + i) :
+				       pg->sector + i >= start && pg->sector + i < start + count)
 				pg->bad_mask |= (uint8_t)(1u << i);
+		if (env->bad && pg->bad_mask == 0) {
+			pg->kind = PH_PAGE_HEALED;
+			pg->mode = PH_MODE_RECORD;
+			r = step(pg, PH_STEP_RECORD, 0, "the kernel no longer lists any sector of this page");
+			if (r == 0)
+				r = explain(pg, "healed already: nothing to do");
+			continue;
+		}
 		if (env->ns_start != UINT64_MAX && env->memfail)
 			pg->memory_failure = ph_pfns_contains(env->memfail, (env->ns_start + pg->sector * 512) >> 12);
 		r = collect_owners(env, pg, res);
@@ -567,6 +579,8 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 			if (r == 0)
 				r = explain(pg, "%s", env->devdax ? "device DAX: the range belongs to the device" :
 					    "no filesystem: the range belongs to the device");
+			break;
+		case PH_PAGE_HEALED: /* handled above */
 			break;
 		case PH_PAGE_PINNED: {
 			size_t l = strlen(pg->pin_path);

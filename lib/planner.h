@@ -37,6 +37,7 @@ enum ph_page_kind {
 	PH_PAGE_FREE,
 	PH_PAGE_DEVICE,   /* devdax, or no filesystem */
 	PH_PAGE_PINNED,   /* owned only by pmemheal's quarantine: a pin or a quarantined file */
+	PH_PAGE_HEALED,   /* the kernel lists none of its sectors any more */
 	PH_PAGE_UNKNOWN,
 };
 
@@ -143,7 +144,9 @@ struct ph_plan_env {
 	uint32_t block_size;        /* filesystem block size, must be the page size */
 	uint64_t ns_start;          /* physical start of the device's sector 0, PH_UNKNOWN if not known */
 	const struct ph_pfns *memfail;
-	const struct ph_ranges *bad; /* every sector the kernel lists bad on this device */
+	/* Every sector the kernel lists bad on this device now; NULL when the
+	 * list could not be read (then the range itself is taken as bad). */
+	const struct ph_ranges *bad;
 	/* Plan every file owner with this action instead of its rule's (a
 	 * Fallback=); _PH_ACTION_MAX for none. */
 	enum ph_action override;

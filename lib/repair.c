@@ -303,10 +303,15 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 		goto out;
 	}
 	if (pid == 0) {
+		/* Its own process group, so a timeout ends whatever it started;
+		 * its output goes to stderr, never into ours (--json). */
+		(void)setpgid(0, 0);
 		dup2(pipefd[0], STDIN_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
 		execve(rule->hook[0], rule->hook, envp);
 		_exit(127);
 	}
+	(void)setpgid(pid, pid);
 	close(pipefd[0]);
 	signal(SIGPIPE, SIG_IGN);
 	(void)!write(pipefd[1], text, strlen(text));
@@ -319,9 +324,9 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 		int ms = (int)MIN(rule->hook_timeout_usec / 1000, (uint64_t)INT_MAX);
 
 		if (poll(&p, 1, ms) == 0) {
-			kill(pid, SIGTERM);
-			if (poll(&p, 1, 5000) == 0)
-				kill(pid, SIGKILL);
+			kill(-pid, SIGTERM);
+			(void)poll(&p, 1, 5000);
+			kill(-pid, SIGKILL); /* the rest of its group, whatever ignored SIGTERM */
 			r = -ETIME;
 		}
 		close(pidfd);
@@ -1359,6 +1364,7 @@ struct session {
 	struct ph_map_result *res;
 	struct ph_range q;
 	struct ph_ranges bad;
+	bool bad_read;
 	char *device;
 	struct ph_plan_env env[8]; /* one per filesystem on the device */
 	uint64_t part_start[8];
@@ -1412,6 +1418,7 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 			k = ph_source_read_list(r->ctx, list, &s->bad, NULL);
 		if (k < 0 && k != -ENOENT)
 			return k;
+		s->bad_read = k == 0;
 	}
 	k = ph_mapper_new(r->ctx, s->device, PH_MAP_AUTO, &s->mapper, err);
 	if (k < 0)
@@ -1448,7 +1455,7 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 			.block_size = bsize,
 			.ns_start = s->ns->start == PH_UNKNOWN ? UINT64_MAX : s->ns->start,
 			.memfail = &r->memfail,
-			.bad = &s->bad,
+			.bad = s->bad_read ? &s->bad : NULL,
 			.override = _PH_ACTION_MAX,
 		};
 		s->part_start[s->n_env++] = fstart;
@@ -1626,6 +1633,10 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 	int k;
 
 	if (!writes(pg->mode)) {
+		if (pg->kind == PH_PAGE_HEALED) {
+			res->healed++;
+			return 1;
+		}
 		if (pg->kind == PH_PAGE_PINNED)
 			res->pinned++; /* an earlier repair's pin: it stays */
 		else
@@ -1734,7 +1745,8 @@ static enum ph_state final_state(const struct ph_repair_result *res)
 		return PH_STATE_FAILED;
 	if (res->pinned)
 		return PH_STATE_PINNED;
-	if (res->written && res->cleared == res->written)
+	if (res->written + res->healed > 0 && res->cleared + res->healed == res->written + res->healed &&
+	    res->recorded == 0)
 		return PH_STATE_CLEARED;
 	return PH_STATE_REPAIRED;
 }
@@ -1764,7 +1776,9 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	for (size_t i = 0; i < n; i++)
 		for (size_t p = 0; p < plans[i]->n_pages; p++)
 			any = any || writes(plans[i]->pages[p].mode);
-	if (any) {
+	/* A range left repairing by a crash is finished, whatever is left. */
+	any = any || cur == PH_STATE_REPAIRING;
+	if (any && cur != PH_STATE_REPAIRING) {
 		if (cur == PH_STATE_FAILED)
 			(void)set_state(r, row->id, &cur, PH_STATE_MAPPED, "retry", NULL);
 		k = set_state(r, row->id, &cur, PH_STATE_PLANNED, "planned", NULL);
@@ -1821,9 +1835,9 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	if (any) {
 		_cleanup_free_ char *detail = NULL;
 
-		(void)asprintf(&detail, "%u pages: %u repaired, %u cleared, %u pinned, %u recorded, %u failed; %" PRIu64
-			       " bytes lost", res->pages, res->written, res->cleared, res->pinned, res->recorded,
-			       res->failed, res->bytes_lost);
+		(void)asprintf(&detail, "%u pages: %u repaired, %u cleared, %u pinned, %u recorded, %u failed, %u healed "
+			       "already; %" PRIu64 " bytes lost", res->pages, res->written, res->cleared, res->pinned,
+			       res->recorded, res->failed, res->healed, res->bytes_lost);
 		(void)set_state(r, row->id, &cur, final_state(res), "repair", res->detail ? res->detail : detail);
 	}
 	k = 0;
@@ -1858,7 +1872,6 @@ static int resume_one(void *userdata, const struct ph_intent *it)
 	struct resume *rs = userdata;
 	struct ph_repairer *r = rs->r;
 	_cleanup_free_ char *why = NULL;
-	struct ph_repair_result res = { 0 };
 	enum ph_state cur = PH_STATE_REPAIRING;
 	struct job j;
 	int k;
@@ -1876,29 +1889,81 @@ static int resume_one(void *userdata, const struct ph_intent *it)
 		ph_mode_to_string(j.mode), it->step, j.n_steps);
 	k = run_job(r, &j, it->id, it->step, &why);
 	rs->jobs++;
-	if (k < 0) {
-		res.failed = 1;
+	if (k < 0)
 		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", why, ph_now_usec());
-	} else {
-		res.written = 1;
-		res.cleared = j.cleared;
-		res.pinned = j.pinned;
+	else {
 		(void)ph_ledger_add_history(r->ledger, it->range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
 					    "resumed after a restart", ph_now_usec());
 	}
+	/* A failed job fails its range now; otherwise the range is settled
+	 * below, with the pages no job had started yet. */
 	(void)ph_ledger_get_range(r->ledger, it->range_id, on_row_state, &cur);
-	if (cur == PH_STATE_REPAIRING)
-		(void)ph_ledger_set_state(r->ledger, it->range_id, final_state(&res), "repair",
-					  k < 0 ? why : "resumed after a restart", ph_now_usec());
+	if (k < 0 && cur == PH_STATE_REPAIRING)
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_FAILED, "repair", why, ph_now_usec());
 	job_done(&j);
+	return 0;
+}
+
+struct repairing {
+	struct ph_range_row *rows;
+	char **strings;
+	size_t n, n_strings;
+};
+
+static int on_repairing(void *userdata, const struct ph_range_row *row)
+{
+	struct repairing *p = userdata;
+	struct ph_range_row *v;
+	char **s;
+
+	if (row->state != PH_STATE_REPAIRING)
+		return 0;
+	v = reallocarray(p->rows, p->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->rows = v;
+	s = reallocarray(p->strings, p->n_strings + 3, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	p->strings = s;
+	v[p->n] = *row;
+	if (!(s[p->n_strings++] = strdup(row->ns_id)) || !(s[p->n_strings++] = strdup(row->device ? row->device : "")) ||
+	    !(s[p->n_strings++] = strdup(row->origin ? row->origin : "")))
+		return -ENOMEM;
+	v[p->n].ns_id = s[p->n_strings - 3];
+	v[p->n].device = s[p->n_strings - 2];
+	v[p->n].origin = s[p->n_strings - 1];
+	p->n++;
 	return 0;
 }
 
 _public_ int ph_repairer_resume(struct ph_repairer *r)
 {
 	struct resume rs = { .r = r };
+	struct repairing rp = { 0 };
 	int k;
 
 	k = ph_ledger_intents_running(r->ledger, resume_one, &rs);
+	if (k < 0)
+		return k;
+	/* Ranges a crash left repairing: their unfinished job is done now,
+	 * but pages no job had started yet, and the range's own state, are
+	 * not.  Plan them again from what the kernel lists now. */
+	k = ph_ledger_foreach(r->ledger, NULL, on_repairing, &rp);
+	for (size_t i = 0; k >= 0 && i < rp.n; i++) {
+		struct ph_repair_result res;
+
+		ph_info(r->ctx, "Finishing the repair of %s sectors %" PRIu64 "+%" PRIu64 " after a restart",
+			rp.rows[i].device, rp.rows[i].start, rp.rows[i].count);
+		if (ph_repair_range(r, &rp.rows[i], &res) < 0)
+			(void)ph_ledger_set_state(r->ledger, rp.rows[i].id, PH_STATE_FAILED, "repair",
+						  res.detail ? res.detail : "could not be planned again after a restart",
+						  ph_now_usec());
+		ph_repair_result_done(&res);
+	}
+	for (size_t i = 0; i < rp.n_strings; i++)
+		free(rp.strings[i]);
+	free(rp.strings);
+	free(rp.rows);
 	return k < 0 ? k : (int)rs.jobs;
 }

@@ -30,6 +30,7 @@ struct ph_repairer;
 struct ph_repair_result {
 	enum ph_state state;   /* what the range became */
 	unsigned pages, written, pinned, cleared, failed, recorded;
+	unsigned healed;       /* pages the kernel no longer lists: nothing to do */
 	uint64_t bytes_lost;
 	char *detail;          /* the first failure's reason, or a summary */
 	char *notes;           /* what the operator should know though it worked:
@@ -48,7 +49,9 @@ int ph_repair_plan(struct ph_repairer *r, const struct ph_range_row *row, struct
 int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *row, struct ph_repair_result *res);
 void ph_repair_result_done(struct ph_repair_result *res);
 
-/* Finish what a crash left in the intent log.  Returns how many jobs. */
+/* Finish what a crash left: the jobs in the intent log, then every range
+ * still marked repairing (re-planned: pages healed already are left
+ * alone).  Returns how many jobs were resumed. */
 int ph_repairer_resume(struct ph_repairer *r);
 
 /* The quarantine directory of a filesystem: <mount>/.pmemheal/quarantine */

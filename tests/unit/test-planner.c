@@ -312,6 +312,32 @@ static void test_pinned_by_us(void **state)
 	ph_plan_free(p);
 }
 
+/* Where the kernel's list was read, it alone says which sectors are bad:
+ * a page of the range it no longer lists is healed (an earlier repair got
+ * that far before it stopped) and is not planned again. */
+static void test_healed_pages(void **state)
+{
+	struct ph_owner o[] = { file_owner(paths_a, 131, 8192, false) };
+	struct ph_plan_env e = env(true, true);
+	struct ph_ranges listed = { 0 };
+	struct ph_plan *p;
+
+	e.bad = &listed; /* read, and empty */
+	p = plan(&e, o, 1, 802, 2);
+	assert_int_equal(p->pages[0].kind, PH_PAGE_HEALED);
+	assert_int_equal(p->pages[0].mode, PH_MODE_RECORD);
+	assert_int_equal(p->pages[0].bad_mask, 0);
+	ph_plan_free(p);
+
+	assert_int_equal(ph_ranges_add(&listed, 803, 1), 0);
+	p = plan(&e, o, 1, 802, 2);
+	assert_int_equal(p->pages[0].kind, PH_PAGE_FILE);
+	assert_int_equal(p->pages[0].bad_mask, 0x08); /* only what is listed now */
+	assert_int_equal(p->pages[0].bytes_lost, 512);
+	ph_plan_free(p);
+	ph_ranges_clear(&listed);
+}
+
 static void test_describe(void **state)
 {
 	const struct ph_rule *r = ph_policy_match(policy, "/mnt/salvage.dat");
@@ -343,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_delete_and_punch),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_pinned_by_us),
+		cmocka_unit_test(test_healed_pages),
 		cmocka_unit_test(test_describe),
 	};
 

@@ -59,16 +59,21 @@ static void log_va(int level, int error, int m_errno, const char *file, int line
 	errno = m_errno;
 	vsnprintf(msg, sizeof(msg), format, ap);
 	if (to_journal) {
-		char f_line[32];
+		char f_file[256], f_line[32];
+		int r;
 
+		/* The location arguments are whole fields: "CODE_FILE=x.c". */
+		snprintf(f_file, sizeof(f_file), "CODE_FILE=%s", file);
 		snprintf(f_line, sizeof(f_line), "CODE_LINE=%d", line);
 		if (error > 0)
-			sd_journal_send_with_location("CODE_FILE=", file, f_line, func, "MESSAGE=%s", msg,
-						      "PRIORITY=%i", level, "ERRNO=%i", error, NULL);
+			r = sd_journal_send_with_location(f_file, f_line, func, "MESSAGE=%s", msg, "PRIORITY=%i", level,
+							  "ERRNO=%i", error, NULL);
 		else
-			sd_journal_send_with_location("CODE_FILE=", file, f_line, func, "MESSAGE=%s", msg,
-						      "PRIORITY=%i", level, NULL);
-		return;
+			r = sd_journal_send_with_location(f_file, f_line, func, "MESSAGE=%s", msg, "PRIORITY=%i", level,
+							  NULL);
+		if (r >= 0)
+			return;
+		/* The journal refused it: stderr is the journal's stream too. */
 	}
 	{
 		char out[2100];

@@ -265,8 +265,18 @@ static int setup_scrub(struct manager *m)
 
 /* ---- the worker's reports ----------------------------------------------- */
 
+/* "rescanning every 60 s", or "no periodic rescans" */
+static const char *rescan_text(uint64_t usec, char buf[static 64])
+{
+	if (usec == 0)
+		return "no periodic rescans";
+	snprintf(buf, 64, "rescanning every %" PRIu64 " s", usec / 1000000);
+	return buf;
+}
+
 static int start_watching(struct manager *m)
 {
+	char buf[64];
 	int r;
 
 	r = ph_monitor_attach(m->monitor, m->event, m->rescan_usec);
@@ -281,10 +291,10 @@ static int start_watching(struct manager *m)
 	queue_unsettled(m);
 	m->ready = true;
 	(void)sd_notify(false, "READY=1");
-	log_info("Watching %zu pmem namespace%s (%zu badblocks lists), rescanning every %" PRIu64 " s",
+	log_info("Watching %zu pmem namespace%s (%zu badblocks lists), %s",
 		 ph_monitor_get_topology(m->monitor)->n_namespaces,
 		 ph_monitor_get_topology(m->monitor)->n_namespaces == 1 ? "" : "s", ph_monitor_n_watches(m->monitor),
-		 m->rescan_usec / 1000000);
+		 rescan_text(m->rescan_usec, buf));
 	schedule_update(m);
 	return 0;
 }
@@ -326,8 +336,8 @@ static int on_worker(sd_event_source *s, int fd, uint32_t revents, void *userdat
 				return sd_event_exit(m->event, rep.error);
 			}
 			if (rep.jobs > 0)
-				log_notice("Finished %u repair%s a restart had interrupted", rep.jobs,
-					   rep.jobs == 1 ? "" : "s");
+				log_notice("Resumed %u page repair%s a restart had interrupted, and finished their ranges",
+					   rep.jobs, rep.jobs == 1 ? "" : "s");
 			if (!m->stopping) {
 				r = start_watching(m);
 				if (r < 0) {
@@ -390,6 +400,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	struct ph_event_fields f = PH_EVENT_INIT;
 	_cleanup_free_ char *detail = NULL;
 	struct ph_policy *p = NULL;
+	char buf[64];
 	int r;
 
 	(void)sd_notify(false, "RELOADING=1\nSTATUS=Reloading the configuration");
@@ -425,11 +436,10 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		if (r < 0)
 			log_warning_errno(r, "Cannot change the scrub schedule: %m, ignoring");
 	}
-	log_info("Reloaded the configuration: %zu rule%s, rescanning every %" PRIu64 " s", m->n_rules,
-		 m->n_rules == 1 ? "" : "s", m->rescan_usec / 1000000);
-	if (asprintf(&detail, "%zu rule%s, %zu configuration file%s, rescanning every %" PRIu64 " s", m->n_rules,
-		     m->n_rules == 1 ? "" : "s", p->n_conf_files, p->n_conf_files == 1 ? "" : "s",
-		     m->rescan_usec / 1000000) < 0)
+	log_info("Reloaded the configuration: %zu rule%s, %s", m->n_rules, m->n_rules == 1 ? "" : "s",
+		 rescan_text(m->rescan_usec, buf));
+	if (asprintf(&detail, "%zu rule%s, %zu configuration file%s, %s", m->n_rules, m->n_rules == 1 ? "" : "s",
+		     p->n_conf_files, p->n_conf_files == 1 ? "" : "s", rescan_text(m->rescan_usec, buf)) < 0)
 		detail = NULL;
 	f.result = "ok";
 	f.detail = detail;

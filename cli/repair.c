@@ -53,14 +53,6 @@ static char *keep(struct pick *p, const char *s)
 	return v[p->n_strings++] = strdup(s);
 }
 
-static bool repairable(const struct ph_range_row *row)
-{
-	/* Still poisoned and not settled: new, mapped, planned, failed; a
-	 * repairing row belongs to the intent log (resumed first). */
-	return row->in_kernel && (row->state == PH_STATE_NEW || row->state == PH_STATE_MAPPED ||
-				  row->state == PH_STATE_PLANNED || row->state == PH_STATE_FAILED);
-}
-
 static int on_row(void *userdata, const struct ph_range_row *row)
 {
 	struct pick *p = userdata;
@@ -70,7 +62,7 @@ static int on_row(void *userdata, const struct ph_range_row *row)
 	for (size_t i = 0; !want && i < p->n_targets; i++)
 		want = strcmp(p->targets[i].ns_id, row->ns_id) == 0 &&
 		       ph_range_intersect(&p->targets[i].r, &(struct ph_range){ row->start, row->count }, NULL);
-	if (!want || !repairable(row))
+	if (!want || !ph_range_row_repairable(row))
 		return 0;
 	v = reallocarray(p->rows, p->n + 1, sizeof(*v));
 	if (!v)

@@ -35,6 +35,26 @@ _public_ int ph_ctx_new(struct ph_ctx **ret)
 	return 0;
 }
 
+_public_ int ph_ctx_new_like(struct ph_ctx *model, struct ph_ctx **ret)
+{
+	struct ph_ctx *ctx;
+	int r;
+
+	r = ph_ctx_new(&ctx);
+	if (r < 0)
+		return r;
+	r = ph_ctx_set_root(ctx, model->root);
+	if (r < 0) {
+		ph_ctx_unref(ctx);
+		return r;
+	}
+	ctx->log_fn = model->log_fn;
+	ctx->log_userdata = model->log_userdata;
+	ctx->log_priority = model->log_priority;
+	*ret = ctx;
+	return 0;
+}
+
 _public_ struct ph_ctx *ph_ctx_ref(struct ph_ctx *ctx)
 {
 	if (ctx)

@@ -17,6 +17,9 @@ typedef void (*ph_log_fn)(struct ph_ctx *ctx, int priority, const char *file, in
 			  const char *fn, const char *format, va_list args);
 
 int ph_ctx_new(struct ph_ctx **ret);
+/* A new context with model's root, log function and priority: one for
+ * another thread (contexts are not shared between threads). */
+int ph_ctx_new_like(struct ph_ctx *model, struct ph_ctx **ret);
 struct ph_ctx *ph_ctx_ref(struct ph_ctx *ctx);
 struct ph_ctx *ph_ctx_unref(struct ph_ctx *ctx);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_ctx *, ph_ctx_unref);

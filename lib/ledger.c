@@ -501,6 +501,27 @@ _public_ int ph_ledger_count(struct ph_ledger *l, uint64_t counts[_PH_STATE_MAX]
 	return rc == SQLITE_DONE ? 0 : sql_errno(rc);
 }
 
+_public_ int ph_ledger_count_listed(struct ph_ledger *l, uint64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = prepare(l, &st, "SELECT COUNT(*) FROM ranges WHERE in_kernel = 1");
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : sql_errno(rc);
+}
+
+_public_ bool ph_range_row_repairable(const struct ph_range_row *row)
+{
+	return row->in_kernel && (row->state == PH_STATE_NEW || row->state == PH_STATE_MAPPED ||
+				  row->state == PH_STATE_PLANNED || row->state == PH_STATE_FAILED);
+}
+
 _public_ int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn, void *userdata)
 {
 	sqlite3_stmt *st = NULL;

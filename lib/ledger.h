@@ -125,6 +125,12 @@ int ph_ledger_foreach(struct ph_ledger *l, const char *ns_id, ph_row_fn fn, void
 int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn, void *userdata);
 /* Number of rows in each state (counts[_PH_STATE_MAX]). */
 int ph_ledger_count(struct ph_ledger *l, uint64_t counts[_PH_STATE_MAX]);
+/* Number of rows the kernel lists now. */
+int ph_ledger_count_listed(struct ph_ledger *l, uint64_t *ret);
+/* Whether a range still wants a repair: listed by the kernel and not
+ * settled (new, mapped, planned, failed).  A repairing range belongs to
+ * the intent log, which ph_repairer_resume() finishes. */
+bool ph_range_row_repairable(const struct ph_range_row *row);
 
 /* ---- the repairer's intent log ---------------------------------------- */
 

@@ -230,7 +230,7 @@ static int split_words(const char *value, char ***v, size_t *n)
 	return 0;
 }
 
-enum key_id { K_PATH, K_ACTION, K_SOURCE, K_FALLBACK, K_ONSHARED, K_HOOK, K_HOOKTIMEOUT, K_RESCAN };
+enum key_id { K_PATH, K_ACTION, K_SOURCE, K_FALLBACK, K_ONSHARED, K_HOOK, K_HOOKTIMEOUT, K_RESCAN, K_SCRUB, K_METRICS };
 
 /* A key set twice in one file is an error (Path= adds instead). */
 static bool once(struct parse *ps, enum key_id k, const char *name)
@@ -355,6 +355,29 @@ static int conf_key(struct parse *ps, const char *section, const char *name, con
 		if (once(ps, K_RESCAN, name) && parse_seconds(value, &ps->conf->rescan_usec) < 0)
 			(void)add_error(ps->errs, ps->file, ps->line,
 					"RescanIntervalSec= must be a number of seconds, not '%s'", value);
+		return 1;
+	}
+	if (strcmp(section, "Daemon") == 0 && strcmp(name, "ScrubIntervalSec") == 0) {
+		if (once(ps, K_SCRUB, name) && parse_seconds(value, &ps->conf->scrub_usec) < 0)
+			(void)add_error(ps->errs, ps->file, ps->line,
+					"ScrubIntervalSec= must be a number of seconds, not '%s'", value);
+		return 1;
+	}
+	if (strcmp(section, "Daemon") == 0 && strcmp(name, "MetricsFile") == 0) {
+		char *v = NULL;
+
+		if (!once(ps, K_METRICS, name))
+			return 1;
+		/* Empty: none (a drop-in turning off the main file's). */
+		if (*value && value[0] != '/') {
+			(void)add_error(ps->errs, ps->file, ps->line,
+					"MetricsFile= must be an absolute path, not '%s'", value);
+			return 1;
+		}
+		if (*value && !(v = strdup(value)))
+			return 0;
+		free(ps->conf->metrics_file);
+		ps->conf->metrics_file = v;
 		return 1;
 	}
 	if (strcmp(section, "Daemon") != 0)
@@ -500,6 +523,7 @@ _public_ struct ph_policy *ph_policy_free(struct ph_policy *p)
 	for (size_t i = 0; i < p->n_conf_files; i++)
 		free(p->conf_files[i]);
 	free(p->conf_files);
+	free(p->conf.metrics_file);
 	free(p);
 	return NULL;
 }

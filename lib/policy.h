@@ -60,7 +60,9 @@ struct ph_rule {
 };
 
 struct ph_config {
-	uint64_t rescan_usec;   /* [Daemon] RescanIntervalSec= */
+	uint64_t rescan_usec;   /* [Daemon] RescanIntervalSec= (0: none) */
+	uint64_t scrub_usec;    /* [Daemon] ScrubIntervalSec= (0: never) */
+	char *metrics_file;     /* [Daemon] MetricsFile= (NULL: none) */
 };
 
 struct ph_policy {

@@ -602,3 +602,21 @@ _public_ int ph_monitor_attach(struct ph_monitor *m, sd_event *e, uint64_t resca
 	}
 	return 0;
 }
+
+_public_ int ph_monitor_set_rescan(struct ph_monitor *m, uint64_t rescan_usec)
+{
+	int r;
+
+	if (!m->event)
+		return -ENOTCONN;
+	m->rescan_usec = rescan_usec;
+	if (rescan_usec == 0)
+		return m->rescan_src ? sd_event_source_set_enabled(m->rescan_src, SD_EVENT_OFF) : 0;
+	if (!m->rescan_src)
+		return sd_event_add_time_relative(m->event, &m->rescan_src, CLOCK_MONOTONIC, rescan_usec, 0,
+						  on_rescan, m);
+	r = sd_event_source_set_time_relative(m->rescan_src, rescan_usec);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->rescan_src, SD_EVENT_ONESHOT);
+	return r < 0 ? r : 0;
+}

@@ -81,6 +81,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_monitor *, ph_monitor_free);
 
 /* Put the watchers and a rescan timer (every rescan_usec; 0: none) on e. */
 int ph_monitor_attach(struct ph_monitor *m, sd_event *e, uint64_t rescan_usec);
+/* Change the rescan period (0: none); the next rescan comes that long
+ * from now.  Only after ph_monitor_attach(). */
+int ph_monitor_set_rescan(struct ph_monitor *m, uint64_t rescan_usec);
 /* Read every list now and apply it to the ledger. */
 int ph_monitor_scan(struct ph_monitor *m, const char *trigger);
 /* Enumerate again (after hotplug) and re-sync the watchers. */

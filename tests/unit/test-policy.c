@@ -133,6 +133,28 @@ static void test_empty(void **state)
 	assert_int_equal(p->n_rules, 0);
 	assert_null(ph_policy_match(p, "/x")); /* no rule: report */
 	assert_int_equal(p->conf.rescan_usec, 60 * 1000000ULL);
+	assert_int_equal(p->conf.scrub_usec, 0); /* no scheduled scrubs */
+	assert_null(p->conf.metrics_file);
+	ph_policy_free(p);
+	fake_root_free(root);
+}
+
+static void test_daemon_keys(void **state)
+{
+	char *root = fake_root_new();
+	struct ph_policy *p;
+
+	fake_write(root, "/usr/lib/pmemheal/pmemheald.conf",
+		   "[Daemon]\nScrubIntervalSec=86400\nMetricsFile=/var/lib/node/pmemheal.prom\n");
+	p = load(root, NULL, 0);
+	assert_int_equal(p->conf.scrub_usec, 86400 * 1000000ULL);
+	assert_string_equal(p->conf.metrics_file, "/var/lib/node/pmemheal.prom");
+	ph_policy_free(p);
+
+	/* an empty value in a drop-in turns the metrics off again */
+	fake_write(root, "/etc/pmemheal/pmemheald.conf.d/50-quiet.conf", "[Daemon]\nMetricsFile=\n");
+	p = load(root, NULL, 0);
+	assert_null(p->conf.metrics_file);
 	ph_policy_free(p);
 	fake_root_free(root);
 }
@@ -211,7 +233,8 @@ static void test_errors(void **state)
 	fake_write(root, "/etc/pmemheal/rules.d/90-nothing.rule", "[Repair]\nAction=zero\n");
 	fake_write(root, "/etc/pmemheal/rules.d/95-badsource.rule",
 		   "[Match]\nPath=/a/*\n[Repair]\nAction=restore\nSource=/b/%q\n");
-	fake_write(root, "/etc/pmemheal/pmemheald.conf", "[Daemon]\nRescanIntervalSec=soon\n");
+	fake_write(root, "/etc/pmemheal/pmemheald.conf",
+		   "[Daemon]\nRescanIntervalSec=soon\nMetricsFile=metrics.prom\nScrubIntervalSec=-1\n");
 
 	assert_null(load(root, &e, -EINVAL));
 	EXPECT("10-key.rule", 5, "unknown key 'Colour' in [Repair]");
@@ -227,6 +250,8 @@ static void test_errors(void **state)
 	EXPECT("90-nothing.rule", 0, "no [Match] Path=");
 	EXPECT("95-badsource.rule", 5, "unknown '%q'");
 	EXPECT("pmemheald.conf", 2, "RescanIntervalSec= must be a number");
+	EXPECT("pmemheald.conf", 3, "MetricsFile= must be an absolute path");
+	EXPECT("pmemheald.conf", 4, "ScrubIntervalSec= must be a number");
 	ph_policy_errors_done(&e);
 	fake_root_free(root);
 }
@@ -238,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_daemon_keys),
 		cmocka_unit_test(test_source),
 		cmocka_unit_test(test_errors),
 	};

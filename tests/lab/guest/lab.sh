@@ -303,3 +303,45 @@ lab_main() {
 		lab_result "PASS $_passed checks"
 	fi
 }
+
+# ---- pmemheald (systemd guest) ------------------------------------------
+
+# lab_heald_start [RESCAN-SECONDS]: the lab's pmemheald.conf drop-in
+# (RescanIntervalSec=2 unless given), then `systemctl enable --now`, which
+# returns once the daemon sent READY=1 (Type=notify) or failed.
+lab_heald_start() {
+	mkdir -p /etc/pmemheal/pmemheald.conf.d
+	printf '[Daemon]\nRescanIntervalSec=%s\n' "${1:-2}" >/etc/pmemheal/pmemheald.conf.d/50-lab.conf
+	systemctl enable --now pmemheald.service
+}
+
+# lab_heald_status: the daemon's STATUS= text.
+lab_heald_status() { systemctl show -P StatusText pmemheald.service; }
+
+# lab_heald_journal: the daemon's messages of this boot, text only.
+lab_heald_journal() { journalctl -b -u pmemheald.service -o cat --no-pager; }
+
+# lab_heald_logged EREGEX: the daemon logged a matching message this boot.
+lab_heald_logged() { lab_heald_journal | grep -Eq -- "$1"; }
+
+# lab_range_state DISK SECTOR: the ledger's state of the range holding
+# SECTOR of DISK ("none" when there is no such range).
+lab_range_state() {
+	pmemheal status --json | jq -r --arg d "$1" --argjson s "$2" '
+		[.namespaces[] | select(.blockdev == $d) | .ranges[]
+		 | select(.sector <= $s and $s < .sector + .count) | .state] | first // "none"'
+}
+
+# lab_range_is DISK SECTOR STATE: for lab_poll.
+lab_range_is() { [ "$(lab_range_state "$1" "$2")" = "$3" ]; }
+
+# lab_listed DISK SECTOR: the kernel lists SECTOR of DISK as bad now;
+# lab_unlisted: it does not.
+lab_listed() { lab_has_badblock "/sys/block/$1/badblocks" "$2"; }
+lab_unlisted() { ! lab_has_badblock "/sys/block/$1/badblocks" "$2"; }
+
+# lab_not CMD...: CMD fails (for check and lab_poll), its output dropped.
+lab_not() { ! "$@" >/dev/null 2>&1; }
+
+# lab_ledger SQL: a read-only query of the daemon's ledger.
+lab_ledger() { sqlite3 -readonly /var/lib/pmemheal/ledger.db "$1"; }

@@ -11,7 +11,7 @@
 
 LAB_ROOTFS_PKGS="systemd systemd-sysv udev ndctl xfsprogs linux-image-amd64
 	initramfs-tools libjson-c5 libsqlite3-0 libinih1 libpmem2 libndctl6
-	libdaxctl1"
+	libdaxctl1 jq sqlite3"
 
 lab_rootfs_key() {
 	{

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "record.h"
 #include "scrub.h"
 #include "topology.h"
 #include "worker.h"
@@ -51,6 +52,7 @@ struct ph_worker {
 	struct ph_policy *policy;
 	struct ph_ledger *ledger;
 	struct ph_topology *topo;
+	struct ph_recorder *rec; /* mapped, planned, repaired...: the repairer's events */
 	int lock_fd;
 	bool locked;
 };
@@ -400,8 +402,10 @@ static void repair_one(struct ph_worker *w, int64_t id)
 		push(w, &(struct ph_worker_report){ .type = PH_WORKER_STARTED, .range_id = id });
 		k = ph_repairer_new(w->ctx, w->ledger, w->policy, w->topo, &rep);
 	}
-	if (k == 0)
+	if (k == 0) {
+		ph_repairer_set_recorder(rep, w->rec);
 		k = ph_repair_range(rep, &c.row, &done.res);
+	}
 out:
 	done.error = k;
 	row_copy_done(&c);
@@ -452,6 +456,9 @@ static int resume(struct ph_worker *w)
 		rr.detail = strdup(err.message);
 		goto out;
 	}
+	/* Without a journal the repairs still happen; only their entries are lost. */
+	if (ph_recorder_new(w->ctx, "pmemheald", &w->rec) < 0)
+		ph_warn(w->ctx, "Cannot record repairs in the journal: out of memory");
 	refresh(w);
 	if (!w->topo) {
 		k = -ENODEV;
@@ -461,8 +468,10 @@ static int resume(struct ph_worker *w)
 	k = take_lock(w);
 	if (k == 0)
 		k = ph_repairer_new(w->ctx, w->ledger, w->policy, w->topo, &rep);
-	if (k == 0)
+	if (k == 0) {
+		ph_repairer_set_recorder(rep, w->rec);
 		k = ph_repairer_resume(rep);
+	}
 	if (k > 0) {
 		rr.jobs = (unsigned)k;
 		k = 0;
@@ -526,6 +535,7 @@ out:
 	w->lock_fd = safe_close(w->lock_fd);
 	w->ledger = ph_ledger_free(w->ledger);
 	w->topo = ph_topology_free(w->topo);
+	w->rec = ph_recorder_free(w->rec);
 	pthread_mutex_lock(&w->mu);
 	w->current = 0;
 	pthread_mutex_unlock(&w->mu);

@@ -70,18 +70,20 @@ struct rows {
 	size_t n, cap;
 };
 
+static void row_free(struct row *r)
+{
+	free(r->event);
+	free(r->message);
+	free(r->identifier);
+	free(r->boot_id);
+	for (size_t k = 0; k < N_FIELDS; k++)
+		free(r->v[k].s);
+}
+
 static void rows_free(struct rows *rs)
 {
-	for (size_t i = 0; i < rs->n; i++) {
-		struct row *r = &rs->v[i];
-
-		free(r->event);
-		free(r->message);
-		free(r->identifier);
-		free(r->boot_id);
-		for (size_t k = 0; k < N_FIELDS; k++)
-			free(r->v[k].s);
-	}
+	for (size_t i = 0; i < rs->n; i++)
+		row_free(&rs->v[i]);
 	free(rs->v);
 }
 
@@ -413,6 +415,122 @@ static int add_matches(sd_journal *j, const char *device, const char *path)
 	return 0;
 }
 
+/* Append the entries J's matches select within [SINCE, UNTIL] to RS, oldest
+ * first; with KEEP, only those it accepts. */
+static int collect(sd_journal *j, uint64_t since, uint64_t until, bool (*keep)(const struct row *, const struct rows *),
+		   struct rows *rs)
+{
+	const struct rows ref = *rs; /* the rows KEEP compares against */
+	int r;
+
+	r = since ? sd_journal_seek_realtime_usec(j, since) : sd_journal_seek_head(j);
+	if (r < 0)
+		return r;
+	for (;;) {
+		uint64_t t;
+
+		r = sd_journal_next(j);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 0;
+		r = sd_journal_get_realtime_usec(j, &t);
+		if (r < 0)
+			return r;
+		if (t < since)
+			continue;
+		if (t > until)
+			return 0;
+		r = PH_GROW(rs->v, rs->cap, rs->n + 1, 64);
+		if (r < 0)
+			return r;
+		memset(&rs->v[rs->n], 0, sizeof(rs->v[rs->n]));
+		r = read_entry(j, &rs->v[rs->n++]);
+		if (r < 0)
+			return r;
+		if (keep && !keep(&rs->v[rs->n - 1], &ref))
+			row_free(&rs->v[--rs->n]);
+	}
+}
+
+static bool same_value(const struct value *a, const struct value *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->s, b->s, a->len) == 0);
+}
+
+/* A path-less entry (detected, cleared, ...) about a range one of the
+ * path's entries names: same range id, and the same namespace where both
+ * entries name one. */
+static bool about_a_range_of(const struct row *row, const struct rows *ref)
+{
+	const struct value *ns = &row->v[F_NAMESPACE];
+
+	if (row->v[F_PATH].s || !row->v[F_RANGE_ID].s)
+		return false;
+	for (size_t i = 0; i < ref->n; i++)
+		if (same_value(&row->v[F_RANGE_ID], &ref->v[i].v[F_RANGE_ID]) &&
+		    (!ns->s || !ref->v[i].v[F_NAMESPACE].s || same_value(ns, &ref->v[i].v[F_NAMESPACE])))
+			return true;
+	return false;
+}
+
+static int by_time(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	return x->time < y->time ? -1 : x->time > y->time;
+}
+
+/* With --path, a file's story also holds what happened to the ranges that
+ * touched it as a whole: when each was detected, cleared or failed.  Those
+ * entries carry the range id but no path. */
+static int add_range_events(sd_journal *j, const char *device, uint64_t since, uint64_t until, struct rows *rs)
+{
+	size_t n = rs->n, ids = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		ids += rs->v[i].v[F_RANGE_ID].s != NULL;
+	if (ids == 0)
+		return 0;
+	sd_journal_flush_matches(j);
+	r = add_matches(j, device, NULL);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *m = NULL;
+		const struct value *id = &rs->v[i].v[F_RANGE_ID];
+
+		bool seen = false;
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = same_value(id, &rs->v[k].v[F_RANGE_ID]);
+		if (!id->s || seen)
+			continue;
+		if (asprintf(&m, "PMEMHEAL_RANGE_ID=%s", id->s) < 0)
+			return -ENOMEM;
+		r = sd_journal_add_match(j, m, 0);
+		if (r < 0)
+			return r;
+	}
+	r = collect(j, since, until, about_a_range_of, rs);
+	if (r < 0)
+		return r;
+	/* both lists are oldest first; a stable merge keeps ties in order */
+	if (rs->n > n) {
+		struct row *merged = calloc(rs->n, sizeof(*merged));
+		size_t a = 0, b = n, k = 0;
+
+		if (!merged)
+			return -ENOMEM;
+		while (a < n || b < rs->n)
+			merged[k++] = b >= rs->n || (a < n && by_time(&rs->v[a], &rs->v[b]) <= 0) ? rs->v[a++] : rs->v[b++];
+		memcpy(rs->v, merged, rs->n * sizeof(*merged));
+		free(merged);
+	}
+	return 0;
+}
+
 int verb_history(int argc, char *argv[])
 {
 	enum { OPT_JSON = 0x100, OPT_FILE };
@@ -517,29 +635,11 @@ int verb_history(int argc, char *argv[])
 	r = add_matches(j, device, path);
 	if (r < 0)
 		goto fail;
-	r = since ? sd_journal_seek_realtime_usec(j, since) : sd_journal_seek_head(j);
+	r = collect(j, since, until, NULL, &rs);
 	if (r < 0)
 		goto fail;
-	for (;;) {
-		uint64_t t;
-
-		r = sd_journal_next(j);
-		if (r < 0)
-			goto fail;
-		if (r == 0)
-			break;
-		r = sd_journal_get_realtime_usec(j, &t);
-		if (r < 0)
-			goto fail;
-		if (t < since)
-			continue;
-		if (t > until)
-			break;
-		r = PH_GROW(rs.v, rs.cap, rs.n + 1, 64);
-		if (r < 0)
-			goto fail;
-		memset(&rs.v[rs.n], 0, sizeof(rs.v[rs.n]));
-		r = read_entry(j, &rs.v[rs.n++]);
+	if (path && rs.n > 0) {
+		r = add_range_events(j, device, since, until, &rs);
 		if (r < 0)
 			goto fail;
 	}

@@ -77,10 +77,10 @@ check_eq "an entry without PMEMHEAL_EVENT is named by its MESSAGE_ID" \
 
 # --path: the exact entry, every field
 history --json --path /mnt/a >"$T/a.json"
-check_eq "--path /mnt/a: mapped, planned, repaired" "$(jq -c '[.[].event]' "$T/a.json")" \
-	'["mapped","planned","repaired"]'
+check_eq "--path /mnt/a: its story, with its range's detected and cleared" "$(jq -c '[.[].event]' "$T/a.json")" \
+	'["detected","mapped","planned","repaired","cleared"]'
 check_eq "--path /mnt/a: the repaired entry, exactly" \
-	"$(jq -c '.[2]' "$T/a.json")" \
+	"$(jq -c '.[3]' "$T/a.json")" \
 	"$(jq -nc --argjson t "$(t 1800)" --arg when "$(date -d "@$((now - 1800))" +%Y-%m-%dT%H:%M:%S+0000)" '{
 		time: $when, time_usec: $t, event: "repaired", priority: 5,
 		message: "pmem0 sectors 208+8: /mnt/a offset 8192: salvaged, 1024 bytes lost",
@@ -88,10 +88,10 @@ check_eq "--path /mnt/a: the repaired entry, exactly" \
 		result: "ok", bytes_lost: 1024, range_id: 1, identifier: "pmemheal",
 		boot_id: "0b5e7c3d6a2f4e1b9c8d7e6f5a4b3c2d" }')"
 check_eq "--path /mnt/a: the mapped entry's fields" \
-	"$(jq -c '.[0] | [.owner, .inode, .offset, .length, .shared_owners, .mount, .priority]' "$T/a.json")" \
+	"$(jq -c '.[1] | [.owner, .inode, .offset, .length, .shared_owners, .mount, .priority]' "$T/a.json")" \
 	'["file",131,8192,1024,2,"/mnt",6]'
 check_eq "--path //mnt/./a/ is /mnt/a" "$(history --json --path //mnt/./a/ | jq -c '[.[].event]')" \
-	'["mapped","planned","repaired"]'
+	'["detected","mapped","planned","repaired","cleared"]'
 check_eq "--path relative to the working directory" \
 	"$(cd "$T" && "$PMEMHEAL" history --file "$T/x.journal" --json --path rel/f | jq -c '[.[].path]')" \
 	"[\"$T/rel/f\"]"
@@ -105,8 +105,11 @@ check_eq "--device pmem1" "$(history --json --device pmem1 | jq -c '[.[].event]'
 	'["metadata-poison","device-added","data-lost"]'
 check_eq "--device /dev/pmem1 is pmem1" "$(history --json --device /dev/pmem1 | jq -c '[.[].event]')" \
 	'["metadata-poison","device-added","data-lost"]'
-check_eq "--device pmem0 --path /mnt/b" "$(history --json --device pmem0 --path /mnt/b | jq -c '[.[].inode]')" \
-	'[132]'
+check_eq "--device pmem0 --path /mnt/b: mapped, and its range's events" \
+	"$(history --json --device pmem0 --path /mnt/b | jq -c '[.[] | [.event, .inode]]')" \
+	'[["detected",null],["mapped",132],["cleared",null]]'
+check_eq "--device pmem1 --path /mnt/b: nothing (its range is on pmem0)" \
+	"$(history --json --device pmem1 --path /mnt/b)" '[]'
 
 # time
 check_eq "--since -1h" "$(history --json --since -1h | jq -c '[.[].event]')" \
@@ -147,7 +150,7 @@ check_eq "table: control characters escaped" \
 # --directory reads the same journal
 mkdir "$T/dir"
 cp "$T/x.journal" "$T/dir/"
-check_eq "--directory" "$("$PMEMHEAL" history --directory "$T/dir" --json --path /mnt/a | jq -c 'length')" 3
+check_eq "--directory" "$("$PMEMHEAL" history --directory "$T/dir" --json --path /mnt/a | jq -c 'length')" 5
 
 # errors: usage is 2, a journal that cannot be read 1
 err() { # err DESC WANT-STATUS STDERR-REGEX ARGS...

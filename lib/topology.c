@@ -251,6 +251,18 @@ static void ndctl_log_to_ctx(struct ndctl_ctx *nctx, int priority, const char *f
 	ph_log(ctx, priority, "libndctl: %s", msg);
 }
 
+/* libndctl (and the libdaxctl context it owns) logs its life at info:
+ * "context ... released" on every enumeration.  Only a debugging ctx wants
+ * that; otherwise the libraries say what is wrong (notice and worse). */
+static void ndctl_logging(struct ndctl_ctx *nctx, struct ph_ctx *ctx)
+{
+	int p = ph_ctx_get_log_priority(ctx);
+
+	ndctl_set_userdata(nctx, ctx);
+	ndctl_set_log_fn(nctx, ndctl_log_to_ctx);
+	ndctl_set_log_priority(nctx, p >= LOG_DEBUG ? LOG_DEBUG : p < LOG_NOTICE ? p : LOG_NOTICE);
+}
+
 static char *uuid_string(const unsigned char uu[16])
 {
 	static const unsigned char zero[16];
@@ -352,9 +364,7 @@ _public_ int ph_topology_load(struct ph_ctx *ctx, struct ph_topology **ret)
 		ph_err(ctx, "Cannot initialize libndctl: %s", strerror(-r));
 		return r;
 	}
-	ndctl_set_userdata(nctx, ctx);
-	ndctl_set_log_fn(nctx, ndctl_log_to_ctx);
-	ndctl_set_log_priority(nctx, ph_ctx_get_log_priority(ctx));
+	ndctl_logging(nctx, ctx);
 
 	ndctl_bus_foreach(nctx, bus) {
 		struct ndctl_region *region;
@@ -410,8 +420,7 @@ _public_ int ph_bus_clear_error(struct ph_ctx *ctx, const char *bus_name, uint64
 	r = ndctl_new(&nctx);
 	if (r < 0)
 		return r;
-	ndctl_set_userdata(nctx, ctx);
-	ndctl_set_log_fn(nctx, ndctl_log_to_ctx);
+	ndctl_logging(nctx, ctx);
 	ndctl_bus_foreach(nctx, bus)
 		if (strcmp(ndctl_bus_get_devname(bus), bus_name) == 0)
 			found = bus;

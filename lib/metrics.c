@@ -67,6 +67,10 @@ _public_ int ph_metrics_format(const struct ph_metrics *m, FILE *f)
 	fprintf(f, "pmemheal_scans_total %" PRIu64 "\n", m->scans);
 	head(f, "pmemheal_events_lost_total", "counter", "Journal entries that could not be written.");
 	fprintf(f, "pmemheal_events_lost_total %" PRIu64 "\n", m->events_lost);
+	head(f, "pmemheal_event_loop_dispatch_max_seconds", "gauge",
+	     "The event loop's longest turn since the daemon started (mapping and repairs run on their own thread).");
+	fprintf(f, "pmemheal_event_loop_dispatch_max_seconds %" PRIu64 ".%06" PRIu64 "\n",
+		m->loop_dispatch_max_usec / 1000000, m->loop_dispatch_max_usec % 1000000);
 	return ferror(f) ? -EIO : 0;
 }
 

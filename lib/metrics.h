@@ -35,6 +35,7 @@ struct ph_metrics {
 	uint64_t repairs[_PH_OUTCOME_MAX];
 	uint64_t pages_repaired, pages_failed, bytes_lost;
 	uint64_t scans, events_lost;
+	uint64_t loop_dispatch_max_usec; /* the event loop's longest turn */
 };
 
 int ph_metrics_format(const struct ph_metrics *m, FILE *f);

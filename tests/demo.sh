@@ -18,7 +18,7 @@ LAB_CACHE=${LAB_CACHE:-/var/cache/pmemheal-lab}
 STAGE=$(mktemp -d /tmp/pmemheal-demo.XXXXXX)
 trap 'rm -rf "$STAGE"' EXIT
 trap 'exit 130' INT TERM
-make -C "$BUILD" install DESTDIR="$STAGE" >/dev/null
+make -C "$BUILD" install DESTDIR="$STAGE" >"$STAGE/install.log" 2>&1 || { cat "$STAGE/install.log"; exit 1; }
 
 # Warm: a systemd guest image is cached already (it is keyed by package
 # versions, so a cached one may still be rebuilt if Debian moved on).
@@ -30,7 +30,7 @@ rc=0
 # The guest's console, without the lab's framing: the scenario's own
 # output, then its verdict.
 LAB_STAGE=$STAGE LAB_KERNELS=bookworm LAB_CACHE=$LAB_CACHE \
-	"$SRC/tests/lab/run-scenario" "$SRC/tests/lab/scenarios/40-demo.lab" >"$STAGE/demo.tap" &
+	"$SRC/tests/lab/run-scenario" "$SRC/tests/lab/scenarios/40-demo.lab" >"$STAGE/demo.tap" 2>&1 &
 runner=$!
 tail -n +1 --pid="$runner" -f "$STAGE/demo.tap" | sed -u -n \
 	-e 's/^# systemd| LAB: ok - /  ok: /p' \

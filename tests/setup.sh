@@ -33,7 +33,8 @@ install_deps() {
 }
 
 build() {
-	(cd "$SRC" && { [ -x configure ] || ./autogen.sh >/dev/null; })
+	# autoreconf's warnings only matter when it fails
+	(cd "$SRC" && { [ -x configure ] || { out=$(./autogen.sh 2>&1) || { echo "$out" >&2; false; }; }; })
 	mkdir -p "$BUILD"
 	if [ ! -f "$BUILD/Makefile" ]; then
 		(cd "$BUILD" && "$SRC/configure" --prefix=/usr --sysconfdir=/etc --localstatedir=/var \

@@ -1461,6 +1461,9 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 	k = ph_mapper_map(s->mapper, &s->q, 1, &s->res, err);
 	if (k < 0)
 		return k;
+	/* The audit trail: who owns the range, as this repair found it. */
+	for (size_t i = 0; r->rec && i < s->res[0].n_owners; i++)
+		(void)ph_record_owner(r->rec, row, &s->res[0], i);
 	for (size_t i = 0; i < ph_mapper_n_fs(s->mapper) && s->n_env < ELEMENTSOF(s->env); i++) {
 		const struct ph_map_fs *fs = ph_mapper_get_fs(s->mapper, i);
 		struct ph_plan_env *e = &s->env[s->n_env];

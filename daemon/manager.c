@@ -49,13 +49,23 @@ struct manager {
 	struct ph_worker *worker;
 	struct ph_recorder *recorder; /* this thread's: detected, cleared, devices, reloads */
 
-	sd_event_source *worker_src, *update_src, *scrub_src;
+	sd_event_source *worker_src, *update_src, *scrub_src, *drain_src;
+	/* ledger changes still to record and queue, a slice per loop turn */
+	struct backlog_item *backlog;
+	size_t backlog_head, n_backlog, backlog_cap;
 	struct ph_metrics metrics; /* the counters; gauges are filled on update */
 	bool ready, stopping, lock_wait, said_no_scrub;
 	char *status;
 };
 
+/* A ledger change, copied out of the monitor's callback. */
+struct backlog_item {
+	struct ph_change c;
+	char *ns_id, *device, *origin, *trigger;
+};
+
 static void schedule_update(struct manager *m);
+static uint64_t mono_usec(void);
 
 /* ---- what the monitor reports ------------------------------------------ */
 
@@ -75,9 +85,9 @@ static void queue_range(struct manager *m, int64_t id)
 		log_warning_errno(r, "Cannot queue range %" PRId64 " for repair: %m, ignoring until the next scan", id);
 }
 
-static void on_change(void *userdata, const struct ph_change *c, const char *trigger)
+/* Record one change, and queue its range when it needs a repair. */
+static void handle_change(struct manager *m, const struct ph_change *c, const char *trigger)
 {
-	struct manager *m = userdata;
 	const struct ph_namespace *ns = find_ns(ph_monitor_get_topology(m->monitor), c->row.ns_id);
 	const char *dev = c->row.device ? c->row.device : ns ? ns->name : c->row.ns_id;
 
@@ -107,6 +117,74 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 		break;
 	}
 	schedule_update(m);
+}
+
+static void backlog_item_done(struct backlog_item *it)
+{
+	free(it->ns_id);
+	free(it->device);
+	free(it->origin);
+	free(it->trigger);
+}
+
+/* Handle the backlog for at most 20 ms, then give the loop back to
+ * watchdog pings, signals and udev; the rest goes on the next turn.  With
+ * all: everything now (stopping). */
+static void drain(struct manager *m, bool all)
+{
+	uint64_t t0 = mono_usec();
+	size_t n = 0;
+
+	while (m->backlog_head < m->n_backlog && (all || n == 0 || mono_usec() - t0 < 20000)) {
+		struct backlog_item *it = &m->backlog[m->backlog_head++];
+
+		handle_change(m, &it->c, it->trigger);
+		backlog_item_done(it);
+		n++;
+	}
+	if (m->backlog_head == m->n_backlog)
+		m->backlog_head = m->n_backlog = 0;
+	else if (sd_event_source_set_enabled(m->drain_src, SD_EVENT_ONESHOT) < 0)
+		drain(m, true);
+}
+
+static int on_drain(sd_event_source *s, void *userdata)
+{
+	drain(userdata, false);
+	return 0;
+}
+
+/* The monitor reports a scan's changes all at once (512 when a full list
+ * arrives): copy them, and record and queue them a slice at a time. */
+static void on_change(void *userdata, const struct ph_change *c, const char *trigger)
+{
+	struct manager *m = userdata;
+	struct backlog_item *it;
+
+	if (PH_GROW(m->backlog, m->backlog_cap, m->n_backlog + 1, 64) < 0) {
+		(void)log_oom_ignore();
+		handle_change(m, c, trigger);
+		return;
+	}
+	it = &m->backlog[m->n_backlog];
+	*it = (struct backlog_item){ .c = *c };
+	it->ns_id = c->row.ns_id ? strdup(c->row.ns_id) : NULL;
+	it->device = c->row.device ? strdup(c->row.device) : NULL;
+	it->origin = c->row.origin ? strdup(c->row.origin) : NULL;
+	it->trigger = strdup(trigger ? trigger : "?");
+	if ((c->row.ns_id && !it->ns_id) || (c->row.device && !it->device) || (c->row.origin && !it->origin) ||
+	    !it->trigger) {
+		backlog_item_done(it);
+		(void)log_oom_ignore();
+		handle_change(m, c, trigger);
+		return;
+	}
+	it->c.row.ns_id = it->ns_id;
+	it->c.row.device = it->device;
+	it->c.row.origin = it->origin;
+	m->n_backlog++;
+	if (sd_event_source_set_enabled(m->drain_src, SD_EVENT_ONESHOT) < 0)
+		drain(m, true);
 }
 
 static void on_event(void *userdata, enum ph_monitor_event ev, const char *name, const char *detail)
@@ -463,6 +541,7 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 	if (m->stopping)
 		return 0;
 	m->stopping = true;
+	drain(m, true); /* every change seen is recorded before the end */
 	log_info("Stopping (%s)%s", strsignal((int)si->ssi_signo),
 		 ph_worker_get_current(m->worker) ? "; finishing the range being repaired first" : "");
 	(void)sd_notify(false, "STOPPING=1");
@@ -519,6 +598,10 @@ int manager_new(struct ph_ctx *ctx, const struct manager_options *o, struct ph_p
 		r = sd_event_add_defer(m->event, &m->update_src, on_update, m);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(m->update_src, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_defer(m->event, &m->drain_src, on_drain, m);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->drain_src, SD_EVENT_OFF);
 	if (r < 0) {
 		ph_policy_free(policy);
 		return log_error_errno(r, "Cannot set up the event loop: %m");
@@ -563,6 +646,10 @@ struct manager *manager_free(struct manager *m)
 	m->worker = ph_worker_free(m->worker);
 	sd_event_source_disable_unref(m->worker_src);
 	sd_event_source_disable_unref(m->update_src);
+	sd_event_source_disable_unref(m->drain_src);
+	for (size_t i = m->backlog_head; i < m->n_backlog; i++)
+		backlog_item_done(&m->backlog[i]);
+	free(m->backlog);
 	sd_event_source_disable_unref(m->scrub_src);
 	ph_monitor_free(m->monitor);
 	ph_recorder_free(m->recorder);

@@ -416,11 +416,12 @@ static int add_matches(sd_journal *j, const char *device, const char *path)
 }
 
 /* Append the entries J's matches select within [SINCE, UNTIL] to RS, oldest
- * first; with KEEP, only those it accepts. */
-static int collect(sd_journal *j, uint64_t since, uint64_t until, bool (*keep)(const struct row *, const struct rows *),
-		   struct rows *rs)
+ * first; with KEEP, only those it accepts, given RS's first n_ref rows
+ * (which are there before, and RS may move as it grows). */
+static int collect(sd_journal *j, uint64_t since, uint64_t until,
+		   bool (*keep)(const struct row *, const struct row *ref, size_t n_ref), struct rows *rs)
 {
-	const struct rows ref = *rs; /* the rows KEEP compares against */
+	const size_t n_ref = rs->n;
 	int r;
 
 	r = since ? sd_journal_seek_realtime_usec(j, since) : sd_journal_seek_head(j);
@@ -448,7 +449,7 @@ static int collect(sd_journal *j, uint64_t since, uint64_t until, bool (*keep)(c
 		r = read_entry(j, &rs->v[rs->n++]);
 		if (r < 0)
 			return r;
-		if (keep && !keep(&rs->v[rs->n - 1], &ref))
+		if (keep && !keep(&rs->v[rs->n - 1], rs->v, n_ref))
 			row_free(&rs->v[--rs->n]);
 	}
 }
@@ -461,15 +462,15 @@ static bool same_value(const struct value *a, const struct value *b)
 /* A path-less entry (detected, cleared, ...) about a range one of the
  * path's entries names: same range id, and the same namespace where both
  * entries name one. */
-static bool about_a_range_of(const struct row *row, const struct rows *ref)
+static bool about_a_range_of(const struct row *row, const struct row *ref, size_t n_ref)
 {
 	const struct value *ns = &row->v[F_NAMESPACE];
 
 	if (row->v[F_PATH].s || !row->v[F_RANGE_ID].s)
 		return false;
-	for (size_t i = 0; i < ref->n; i++)
-		if (same_value(&row->v[F_RANGE_ID], &ref->v[i].v[F_RANGE_ID]) &&
-		    (!ns->s || !ref->v[i].v[F_NAMESPACE].s || same_value(ns, &ref->v[i].v[F_NAMESPACE])))
+	for (size_t i = 0; i < n_ref; i++)
+		if (same_value(&row->v[F_RANGE_ID], &ref[i].v[F_RANGE_ID]) &&
+		    (!ns->s || !ref[i].v[F_NAMESPACE].s || same_value(ns, &ref[i].v[F_NAMESPACE])))
 			return true;
 	return false;
 }
@@ -500,7 +501,6 @@ static int add_range_events(sd_journal *j, const char *device, uint64_t since, u
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *m = NULL;
 		const struct value *id = &rs->v[i].v[F_RANGE_ID];
-
 		bool seen = false;
 
 		for (size_t k = 0; k < i && !seen; k++)

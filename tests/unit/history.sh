@@ -100,6 +100,20 @@ check_eq "--path with a newline, binary-safe" \
 	'[["data-lost","/mnt2/new\nline",4096,3]]'
 check_eq "--path that nothing has: []" "$(history --json --path /nope)" "[]"
 
+# --path over a file with many entries (the rows outgrow their first
+# allocation while the range's own entries are added)
+args=(@"$(t 7000)" detected device=pmem2 sector=0 count=8 range_id=9 --)
+for i in $(seq 1 100); do
+	args+=(@"$(t $((6900 - i)))" repaired device=pmem2 sector=0 count=8 path=/mnt3/many offset=0 \
+		action=zero result=ok range_id=9 --)
+done
+args+=(@"$(t 6000)" cleared device=pmem2 sector=0 count=8 range_id=9)
+"$EXPORT" "${args[@]}" >"$T/many.export"
+"$JR" -o "$T/many.journal" - <"$T/many.export" 2>"$T/jr.log" || { cat "$T/jr.log"; exit 1; }
+check_eq "--path with 100 entries: its range's detected first, cleared last" \
+	"$("$PMEMHEAL" history --file "$T/many.journal" --json --path /mnt3/many |
+		jq -c '[length, .[0].event, .[1].event, .[-1].event]')" '[102,"detected","repaired","cleared"]'
+
 # --device
 check_eq "--device pmem1" "$(history --json --device pmem1 | jq -c '[.[].event]')" \
 	'["metadata-poison","device-added","data-lost"]'

@@ -568,29 +568,6 @@ static int add_history(struct ph_ledger *l, int64_t id, uint64_t now, const char
 	return r;
 }
 
-static int get_row(struct ph_ledger *l, int64_t id, void (*fn)(void *, const struct ph_range_row *),
-		   void *userdata)
-{
-	sqlite3_stmt *st = NULL;
-	int r, rc;
-
-	r = prepare(l, &st, "SELECT " ROW_COLUMNS " FROM ranges WHERE id = ?");
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		struct ph_range_row row;
-
-		fill_row(st, &row);
-		fn(userdata, &row);
-		r = 0;
-	} else
-		r = rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
-	sqlite3_finalize(st);
-	return r;
-}
-
 struct emit {
 	ph_change_fn fn;
 	void *userdata;
@@ -598,13 +575,13 @@ struct emit {
 	uint64_t old_start, old_count;
 };
 
-static void emit_row(void *userdata, const struct ph_range_row *row)
+static int emit_row(void *userdata, const struct ph_range_row *row)
 {
 	struct emit *e = userdata;
 	struct ph_change c = { .type = e->type, .row = *row, .old_start = e->old_start, .old_count = e->old_count };
 
-	if (e->fn)
-		e->fn(e->userdata, &c);
+	e->fn(e->userdata, &c);
+	return 0;
 }
 
 static int emit_change(struct ph_ledger *l, int64_t id, enum ph_change_type type, uint64_t old_start,
@@ -612,7 +589,7 @@ static int emit_change(struct ph_ledger *l, int64_t id, enum ph_change_type type
 {
 	struct emit e = { fn, userdata, type, old_start, old_count };
 
-	return fn ? get_row(l, id, emit_row, &e) : 0;
+	return fn ? ph_ledger_get_range(l, id, emit_row, &e) : 0;
 }
 
 /* Changes are reported after the transaction commits, so that callbacks

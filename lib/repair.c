@@ -514,6 +514,18 @@ static int conflict(struct ph_repairer *r, const struct job *j, const char *fmt,
 
 #define CONFLICT(j, ...) conflict(r, (j), __VA_ARGS__)
 
+/* Open owner o and find the block under its page: a conflict when the
+ * file was replaced since the plan. */
+static int open_page(struct ph_repairer *r, const struct job *j, const struct job_owner *o, int flags, int *ret_fd,
+		     uint64_t *ret_sector, bool *ret_hole)
+{
+	int k = open_owner(o, flags, ret_fd);
+
+	if (k < 0)
+		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
+	return page_map(*ret_fd, o->offset, ret_sector, ret_hole, NULL);
+}
+
 static int step_pin(struct ph_repairer *r, struct job *j)
 {
 	const struct job_owner *o = &j->owners[0];
@@ -532,10 +544,7 @@ static int step_pin(struct ph_repairer *r, struct job *j)
 		return negative_errno();
 	if (page_map(pin, 0, &sector, &hole, NULL) == 0 && !hole && sector == j->fs_page)
 		return 0; /* pinned already */
-	k = open_owner(o, O_RDONLY, &fd);
-	if (k < 0)
-		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
-	k = page_map(fd, o->offset, &sector, &hole, NULL);
+	k = open_page(r, j, o, O_RDONLY, &fd, &sector, &hole);
 	if (k < 0)
 		return k;
 	if (hole || sector != j->fs_page)
@@ -560,10 +569,7 @@ static int step_punch(struct ph_repairer *r, struct job *j, size_t i)
 	bool hole;
 	int k;
 
-	k = open_owner(o, O_RDWR, &fd);
-	if (k < 0)
-		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
-	k = page_map(fd, o->offset, &sector, &hole, NULL);
+	k = open_page(r, j, o, O_RDWR, &fd, &sector, &hole);
 	if (k < 0)
 		return k;
 	if (hole)
@@ -583,10 +589,7 @@ static int step_write(struct ph_repairer *r, struct job *j, size_t i)
 	bool hole, in_place = j->mode == PH_MODE_IN_PLACE || j->mode == PH_MODE_DELETE || j->mode == PH_MODE_PUNCH;
 	int k;
 
-	k = open_owner(o, O_RDWR, &fd);
-	if (k < 0)
-		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
-	k = page_map(fd, o->offset, &sector, &hole, NULL);
+	k = open_page(r, j, o, O_RDWR, &fd, &sector, &hole);
 	if (k < 0)
 		return k;
 	if (in_place) {

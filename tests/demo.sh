@@ -29,14 +29,14 @@ start=$(date +%s)
 rc=0
 # The guest's console, without the lab's framing: the scenario's own
 # output, then its verdict.
-LAB_STAGE=$STAGE LAB_KERNELS=bookworm LAB_CACHE=$LAB_CACHE \
+LAB_STAGE=$STAGE LAB_GUESTS=bookworm LAB_CACHE=$LAB_CACHE \
 	"$SRC/tests/lab/run-scenario" "$SRC/tests/lab/scenarios/40-demo.lab" >"$STAGE/demo.tap" 2>&1 &
 runner=$!
 tail -n +1 --pid="$runner" -f "$STAGE/demo.tap" | sed -u -n \
-	-e 's/^# systemd| LAB: ok - /  ok: /p' \
-	-e 's/^# systemd| LAB: FAILED - /  FAILED: /p' \
-	-e '/^# systemd| LAB-\|^# systemd| \[ *[0-9.]*\]/d' \
-	-e 's/^# systemd| //p' \
+	-e 's/^# systemd-bookworm| LAB: ok - /  ok: /p' \
+	-e 's/^# systemd-bookworm| LAB: FAILED - /  FAILED: /p' \
+	-e '/^# systemd-bookworm| LAB-\|^# systemd-bookworm| \[ *[0-9.]*\]/d' \
+	-e 's/^# systemd-bookworm| //p' \
 	-e 's/^# lab: //p' \
 	-e 's/^\(not ok\|ok\) 1 - /\1: /p'
 wait "$runner" || rc=$?

@@ -73,7 +73,8 @@ lab_apt_opts() {
 
 # lab_apt_update SUITE: refresh the suite's private lists when they are
 # missing or stale. Stale lists are kept when the network is down; missing
-# lists without a network are a reason to skip.
+# lists without a network fail the scenario: a kernel or guest of the
+# matrix that cannot be fetched is a failure, never a skip.
 lab_apt_update() {
 	local s=$1 d=$LAB_CACHE/apt/$1 opts
 	mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
@@ -93,7 +94,7 @@ lab_apt_update() {
 			lab_info "cannot refresh $s lists (see $d/update.log); using the cached ones"
 			return 0
 		fi
-		lab_skip "no package lists for $s: no network and an empty cache ($d/update.log)"
+		lab_die "no package lists for $s: cannot reach the mirror and the cache is empty ($(grep -m1 '^[WE]:' "$d/update.log"))"
 	fi
 	touch "$d/updated.stamp"
 }
@@ -135,7 +136,7 @@ lab_fetch_debs() {
 		mkdir -p "$LAB_CACHE/debs"
 		mapfile -t opts < <(lab_apt_opts "$s")
 		(cd "$LAB_CACHE/debs" && apt-get "${opts[@]}" download "${missing[@]}" >&2) ||
-			lab_skip "cannot download ${missing[*]} from $s (no network?)"
+			lab_die "cannot download ${missing[*]} from $s (no network?)"
 	fi
 	for pv in "$@"; do
 		lab_deb_path "$pv" || lab_die "apt-get download left no .deb for $pv"

@@ -1,9 +1,12 @@
-# The systemd guest: a Debian 12 minbase rootfs (mmdebstrap) as an ext4
-# image, booted with its own kernel and initrd. Sourced after common.sh.
+# The systemd guests: a Debian 12 (bookworm) or Debian 13 (trixie) minbase
+# rootfs (mmdebstrap) as an ext4 image, booted with its own kernel and
+# initrd. Sourced after common.sh.
 #
 # Cached in $LAB_CACHE/rootfs/<key>/ (rootfs.ext4, vmlinuz, initrd.img,
-# package), the key made of the package versions, the recipe's code and the
-# unit baked in.
+# package, libs.list), the key made of the suite's package versions, the
+# recipe's code and the unit baked in. libs.list names every shared library
+# of the image, so that a stage needing one the image lacks fails on the
+# host, naming it, instead of in the guest.
 # The project is not in the image: each run gets a second, read-only disk
 # (lab.img, made with mkfs.ext4 -d, no mount) holding the stage, the lab's
 # guest files and the scenario; lab-scenario.service copies the stage into
@@ -13,35 +16,51 @@ LAB_ROOTFS_PKGS="systemd systemd-sysv udev ndctl xfsprogs linux-image-amd64
 	initramfs-tools libjson-c5 libsqlite3-0 libinih1 libpmem2 libndctl6
 	libdaxctl1 jq sqlite3"
 
+# Where the guest's dynamic linker finds libraries (Debian, amd64).
+LAB_ROOTFS_LIB_DIRS="lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib"
+
+# lab_rootfs_release SUITE: the Debian release a systemd guest suite is.
+lab_rootfs_release() {
+	case $1 in
+	bookworm) echo 12 ;;
+	trixie)   echo 13 ;;
+	*) lab_die "no systemd guest for '$1' (known: bookworm trixie)" ;;
+	esac
+}
+
 lab_rootfs_key() {
+	local s=$1
 	{
-		lab_pkg_versions bookworm $LAB_ROOTFS_PKGS $(lab_pkg_depends bookworm linux-image-amd64)
+		echo "$s"
+		lab_pkg_versions "$s" $LAB_ROOTFS_PKGS $(lab_pkg_depends "$s" linux-image-amd64)
 		declare -f lab_rootfs_prepare
+		echo "$LAB_ROOTFS_LIB_DIRS"
 		cat "$LAB_DIR/guest/lab-scenario.service"
 	} | lab_hash
 }
 
-# lab_rootfs_prepare: set ROOTFS_DIR, building the image on first use.
+# lab_rootfs_prepare SUITE: set ROOTFS_DIR, building the image on first use.
 lab_rootfs_prepare() {
-	local key tmp srcs
-	lab_apt_update bookworm
+	local s=${1:-bookworm} key tmp srcs rel d
+	rel=$(lab_rootfs_release "$s")
+	lab_apt_update "$s"
 	command -v mmdebstrap >/dev/null || lab_skip "no mmdebstrap on the host (apt-get install mmdebstrap)"
 	command -v mkfs.ext4 >/dev/null || lab_skip "no mkfs.ext4 on the host (apt-get install e2fsprogs)"
-	key=$(lab_rootfs_key)
+	key=$(lab_rootfs_key "$s")
 	ROOTFS_DIR=$LAB_CACHE/rootfs/$key
 	[ ! -s "$ROOTFS_DIR/rootfs.ext4" ] || return 0
 
-	lab_info "building the systemd guest image $key (mmdebstrap, a few minutes)"
+	lab_info "building the Debian $rel systemd guest image $key (mmdebstrap, a few minutes)"
 	lab_mktemp; tmp=$LAB_TMP
 	# The same mirrors as the kernel matrix, not the host's sources.
-	mapfile -t srcs < <(lab_suite_sources bookworm)
+	mapfile -t srcs < <(lab_suite_sources "$s")
 	mmdebstrap --variant=minbase --include="$(echo $LAB_ROOTFS_PKGS | tr ' ' ,)" \
 		--customize-hook="copy-in $LAB_DIR/guest/lab-scenario.service /etc/systemd/system" \
 		--customize-hook='chroot "$1" systemctl enable lab-scenario.service' \
 		--customize-hook='chroot "$1" systemctl mask ndctl-monitor.service serial-getty@ttyS0.service getty@tty1.service' \
 		--customize-hook='mkdir -p "$1/etc/systemd/journald.conf.d" && printf "[Journal]\nStorage=volatile\n" >"$1/etc/systemd/journald.conf.d/lab.conf"' \
 		--customize-hook='echo lab >"$1/etc/hostname"' \
-		bookworm "$tmp/root" "${srcs[@]}" \
+		"$s" "$tmp/root" "${srcs[@]}" \
 		>"$tmp/mmdebstrap.log" 2>&1 || {
 		tail -n 30 "$tmp/mmdebstrap.log" >&2
 		lab_die "mmdebstrap failed"
@@ -52,15 +71,38 @@ lab_rootfs_prepare() {
 	# Room to spare for the stage and the scenario's files.
 	mkfs.ext4 -q -L lab-root -d "$tmp/root" "$tmp/out/rootfs.ext4" \
 		"$(( $(du -sm "$tmp/root" | cut -f1) * 13 / 10 + 512 ))M" >&2
-	printf 'Debian 12 systemd guest, %s\n' "$(ls "$tmp/root/boot" | sed -n 's/^vmlinuz-//p')" >"$tmp/out/package"
+	printf 'Debian %s systemd guest, %s\n' "$rel" "$(ls "$tmp/root/boot" | sed -n 's/^vmlinuz-//p')" >"$tmp/out/package"
+	for d in $LAB_ROOTFS_LIB_DIRS; do
+		[ ! -d "$tmp/root/$d" ] || find "$tmp/root/$d/" -maxdepth 1 -name '*.so*' -printf "/$d/%f\n"
+	done | LC_ALL=C sort -u >"$tmp/out/libs.list"
 	mkdir -p "$LAB_CACHE/rootfs"
 	rm -rf "$ROOTFS_DIR"
 	mv "$tmp/out" "$ROOTFS_DIR"
 }
 
-# lab_rootfs_labdisk STAGE SCENARIO IMAGE: the per-run disk.
+# lab_rootfs_check_stage STAGE LIBS-LIST: every library the stage's
+# binaries need is in the stage itself or in the image (LIBS-LIST, made with
+# it); dies naming the first binary and library that are in neither.
+lab_rootfs_check_stage() {
+	local stage=$1 list=$2 f so d found
+	while IFS= read -r f; do
+		lab_is_elf "$f" || continue
+		for so in $(LC_ALL=C readelf -dW "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+			[ -z "$(find "$stage" -name "$so" -print -quit)" ] || continue
+			found=
+			for d in $LAB_ROOTFS_LIB_DIRS; do
+				! grep -qxF "/$d/$so" "$list" || { found=1; break; }
+			done
+			[ -n "$found" ] || lab_die "${f#"$stage"} needs $so, which the systemd guest image" \
+				"does not have (add its package to LAB_ROOTFS_PKGS)"
+		done
+	done < <(find "$stage" -type f)
+}
+
+# lab_rootfs_labdisk STAGE SCENARIO IMAGE LIBS-LIST: the per-run disk.
 lab_rootfs_labdisk() {
 	local stage=$1 scenario=$2 img=$3 d
+	lab_rootfs_check_stage "$stage" "$4"
 	lab_mktemp; d=$LAB_TMP
 	mkdir -p "$d/stage" "$d/lab" "$d/bin"
 	cp -a "$stage/." "$d/stage/"

@@ -88,13 +88,22 @@ lab_apt_update() {
 	mv "$d/sources.list.new" "$d/sources.list"
 	mapfile -t opts < <(lab_apt_opts "$s")
 	lab_info "refreshing package lists for $s"
-	if ! apt-get "${opts[@]}" update >"$d/update.log" 2>&1 ||
+	local r=0
+	apt-get "${opts[@]}" update >"$d/update.log" 2>&1 || r=$?
+	# A mirror that lags (sid's Release carries a Valid-Until of a week)
+	# is still signed by Debian's key: take it, say so, and go on.
+	if grep -q 'is expired (invalid since' "$d/update.log"; then
+		lab_info "$s: the mirror's Release has expired ($(grep -o -m1 'invalid since [^)]*' "$d/update.log")); using it anyway, its signature is still checked"
+		r=0
+		apt-get "${opts[@]}" -o Acquire::Check-Valid-Until=false update >"$d/update.log" 2>&1 || r=$?
+	fi
+	if [ "$r" != 0 ] ||
 	   grep -q '^[WE]: Failed to fetch' "$d/update.log"; then
 		if [ -n "$(find "$d/lists" -maxdepth 1 -name '*_Packages' -print -quit)" ]; then
 			lab_info "cannot refresh $s lists (see $d/update.log); using the cached ones"
 			return 0
 		fi
-		lab_die "no package lists for $s: cannot reach the mirror and the cache is empty ($(grep -m1 '^[WE]:' "$d/update.log"))"
+		lab_die "no package lists for $s: cannot fetch them and the cache has none ($(grep -m1 '^[WE]:' "$d/update.log"))"
 	fi
 	touch "$d/updated.stamp"
 }

@@ -69,6 +69,32 @@ mkfs_mount() {
 	MOUNTS+=("$MNT")
 }
 
+# as_nobody ARGS...: pmemheal ARGS as user nobody, without capabilities.
+# The build tree may sit where nobody cannot reach it (/root is 0700 on a
+# fresh Debian), so nobody runs a copy, made under $WORK, of the program
+# and of the shared library a libtool build links it with.
+as_nobody() {
+	[ -x "$WORK/nobody/pmemheal" ] || nobody_copy
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		env LD_LIBRARY_PATH="$WORK/nobody/lib" "$WORK/nobody/pmemheal" "$@"
+}
+
+nobody_copy() {
+	local d=$WORK/nobody real=$PMEMHEAL top missing
+	mkdir -p "$d/lib"
+	if [ "$(head -c 4 "$PMEMHEAL" | tail -c 3)" != ELF ]; then
+		# a libtool wrapper: the program is in .libs, its library in lib/.libs
+		real=$(dirname "$PMEMHEAL")/.libs/$(basename "$PMEMHEAL")
+		top=$(dirname "$(dirname "$PMEMHEAL")")
+		[ -f "$real" ] || { echo "as_nobody: $PMEMHEAL is a libtool wrapper, but $real is missing" >&2; return 1; }
+		cp -a "$top"/lib/.libs/*.so* "$d/lib/"
+	fi
+	cp "$real" "$d/pmemheal"
+	chmod -R a+rX "$d"
+	missing=$(LD_LIBRARY_PATH="$d/lib" ldd "$d/pmemheal" | grep 'not found' || true)
+	[ -z "$missing" ] || { echo "as_nobody: the copy of pmemheal lacks: $missing" >&2; return 1; }
+}
+
 # expect_status WANT CMD...: run CMD, fail unless it exits with WANT.
 expect_status() {
 	local want=$1 got=0

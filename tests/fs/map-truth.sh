@@ -49,8 +49,7 @@ for seed in $SEEDS; do
 	grep -q '"method":"getfsmap"' "$WORK/xfs-rmap-$seed.auto.json"
 
 	# Without CAP_SYS_ADMIN, GETFSMAP names no owners: FIEMAP, with a notice.
-	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-		"$PMEMHEAL" map --json "$DEV" "${ranges[@]}" >"$WORK/nobody.json" 2>"$WORK/nobody.err"
+	as_nobody map --json "$DEV" "${ranges[@]}" >"$WORK/nobody.json" 2>"$WORK/nobody.err"
 	grep -q "CAP_SYS_ADMIN" "$WORK/nobody.err" || { cat "$WORK/nobody.err"; exit 1; }
 	grep -q '"method":"fiemap"' "$WORK/nobody.json"
 	python3 "$FSDIR/truth.py" check --unprivileged "$MNT" "$DEV" xfs "$WORK/nobody.json"

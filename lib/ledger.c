@@ -430,8 +430,9 @@ static int check_writer(struct ph_ledger *l, const char *state_dir, struct ph_er
 		r = negative_errno();
 		if (r == -EPERM)
 			r = -EACCES;
-		ph_error_set(err, "%s: %s; changing the ledger needs the owner of the state directory (root)",
-			     state_dir, strerror(-r));
+		ph_error_set(err, "%s: %s; %s", state_dir, strerror(-r),
+			     r == -EACCES ? "changing the ledger needs the owner of the state directory (root)"
+					  : "the ledger is left as it is");
 		return r;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
@@ -443,7 +444,9 @@ static int check_writer(struct ph_ledger *l, const char *state_dir, struct ph_er
 			r = negative_errno();
 			if (r == -EPERM)
 				r = -EACCES;
-			ph_error_set(err, "%s: %s; changing the ledger needs its owner (root)", p, strerror(-r));
+			ph_error_set(err, "%s: %s; %s", p, strerror(-r),
+				     r == -EACCES ? "changing the ledger needs its owner (root)"
+						  : "the ledger is left as it is");
 			return r;
 		}
 	}

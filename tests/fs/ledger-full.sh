@@ -6,7 +6,7 @@
 # database ("disk I/O error"); pmemheal scan, repair and pmemheald must
 # fail clearly and leave the ledger as it is, with the repair a crash left
 # running (its intent holds the page's salvaged bytes), rather than move it
-# aside and start empty.  An unprivileged user's pmemheal scan must be
+# aside and start empty; so must a read-only one.  An unprivileged user's pmemheal scan must be
 # refused (exit 8) and change nothing, whatever the state directory's mode.
 . "${top_srcdir:?}/tests/fs/lib.sh"
 : "${PMEMHEALD:?PMEMHEALD must point at the pmemheald binary (make check-fs sets it)}"
@@ -113,6 +113,15 @@ done
 chmod 700 "$STATE"
 chmod 600 "$STATE/ledger.db"
 ok "an unprivileged pmemheal scan is refused (exit 8) and changes nothing"
+
+# A state filesystem mounted read-only: the same.
+mount -o remount,ro "$MNT"
+expect_status 1 "$PMEMHEAL" scan --state-dir "$STATE" || fail "scan on a read-only state filesystem"
+grep -q "left as it is" "$WORK/err" || fail "scan does not say the ledger is kept (read-only)"
+sed 's/^/# scan: /' "$WORK/err"
+kept "scan on a read-only state filesystem"
+mount -o remount,rw "$MNT"
+ok "pmemheal scan on a read-only state filesystem fails and keeps the ledger"
 
 # And root's next scan finds the same ledger, intent and all.
 expect_status 0 "$PMEMHEAL" scan --state-dir "$STATE" || fail "scan once there is space again"

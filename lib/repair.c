@@ -438,7 +438,11 @@ static int jbad(struct jparse *p, const char *field, const char *fmt, ...)
 	va_start(ap, fmt);
 	k = vasprintf(&what, fmt, ap);
 	va_end(ap);
-	if (k < 0 || asprintf(&p->why, "%s: %s", field, what) < 0) {
+	if (k < 0) {
+		what = NULL; /* undefined after a failure */
+		return -ENOMEM;
+	}
+	if (asprintf(&p->why, "%s: %s", field, what) < 0) {
 		p->why = NULL;
 		return -ENOMEM;
 	}
@@ -653,9 +657,11 @@ static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_w
 			break;
 		j->steps[i].kind = (enum ph_step_kind)x;
 		snprintf(f, sizeof(f), "steps[%zu][1]", i);
-		/* an owner the job has (steps without one name owner 0) */
+		/* an owner the job has; a step that acts on none may name
+		 * owner 0 of a job without owners (owners[] has room for one) */
 		r = jinteger(&p, json_object_array_get_idx(s, 1), f, 0,
-			     step_uses_owner(j->steps[i].kind) ? (int64_t)j->n_owners - 1 : 0, &x);
+			     (int64_t)(step_uses_owner(j->steps[i].kind) ? j->n_owners : MAX(j->n_owners, (size_t)1)) - 1,
+			     &x);
 		if (r < 0)
 			break;
 		j->steps[i].owner = (size_t)x;
@@ -2398,6 +2404,8 @@ static int resume_one(void *userdata, const struct ph_intent *it)
 	int k;
 
 	k = job_from_json(it, &j, &why);
+	if (k == -ENOMEM)
+		return k; /* says nothing about the intent: stop, keep it running */
 	if (k < 0) {
 		_cleanup_free_ char *detail = NULL;
 

@@ -255,7 +255,7 @@ int verb_repair(int argc, char *argv[])
 	k = ph_ledger_open(ctx, state_dir, 0, &ledger, &err);
 	if (k < 0) {
 		cli_error("%s", err.message);
-		return EXIT_FAIL;
+		return k == -EACCES || k == -EPERM ? EXIT_ACCESS : EXIT_FAIL;
 	}
 	/* One repairer at a time: this command or the daemon. */
 	if (asprintf(&lockpath, "%s/repair.lock", state_dir) < 0)

@@ -209,6 +209,30 @@ static int sql_errno(int rc)
 	}
 }
 
+/* The same for an error on the database: an open or a read that failed
+ * in the OS says why (ENOSPC, EACCES, EROFS, EIO), which sqlite's own
+ * codes blur ("disk I/O error", "unable to open").  Damage stays
+ * -EBADMSG: only that moves a ledger aside. */
+static int db_errno(sqlite3 *db, int rc)
+{
+	int r = sql_errno(rc), e;
+
+	if (!db || r == 0 || r == -EBADMSG)
+		return r;
+	switch (rc & 0xff) {
+	case SQLITE_CANTOPEN:
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		e = sqlite3_system_errno(db);
+		if (e > 0 && e != EBADMSG)
+			return -e;
+		break;
+	}
+	return r;
+}
+
 static int exec(struct ph_ledger *l, const char *sql)
 {
 	char *msg = NULL;
@@ -218,7 +242,7 @@ static int exec(struct ph_ledger *l, const char *sql)
 		ph_err(l->ctx, "%s: %s", l->path, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 	}
-	return sql_errno(rc);
+	return db_errno(l->db, rc);
 }
 
 static int prepare(struct ph_ledger *l, sqlite3_stmt **st, const char *sql)
@@ -227,7 +251,7 @@ static int prepare(struct ph_ledger *l, sqlite3_stmt **st, const char *sql)
 
 	if (rc != SQLITE_OK)
 		ph_err(l->ctx, "%s: %s", l->path, sqlite3_errmsg(l->db));
-	return sql_errno(rc);
+	return db_errno(l->db, rc);
 }
 
 static int step_done(struct ph_ledger *l, sqlite3_stmt *st)
@@ -236,7 +260,7 @@ static int step_done(struct ph_ledger *l, sqlite3_stmt *st)
 
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		ph_err(l->ctx, "%s: %s", l->path, sqlite3_errmsg(l->db));
-	return sql_errno(rc);
+	return db_errno(l->db, rc);
 }
 
 _public_ struct ph_ledger *ph_ledger_free(struct ph_ledger *l)
@@ -271,36 +295,52 @@ static int open_db(struct ph_ledger *l, struct ph_error *err)
 			     l->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			     NULL);
 	if (rc != SQLITE_OK) {
-		ph_error_set(err, "%s: cannot open: %s", l->path,
-			     l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
-		return sql_errno(rc);
+		r = db_errno(l->db, rc);
+		ph_error_set(err, "%s: cannot open: %s (%s)", l->path,
+			     l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc), strerror(-r));
+		return r;
 	}
 	sqlite3_busy_timeout(l->db, 5000);
 	sqlite3_extended_result_codes(l->db, 1);
+	/* sqlite quietly opens read-only what this user cannot write */
+	if (!l->readonly && sqlite3_db_readonly(l->db, "main") == 1) {
+		ph_error_set(err, "%s: cannot be written by this user; changing the ledger needs its owner (root)",
+			     l->path);
+		return -EACCES;
+	}
 
 	/* quick_check reads every page: garbage, truncation and damaged
 	 * b-trees show up here rather than halfway through a scan. */
 	rc = sqlite3_prepare_v2(l->db, "PRAGMA quick_check", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && !sqlite3_column_text(st, 0)) {
+		sqlite3_finalize(st);
+		ph_error_set(err, "%s: cannot check: out of memory", l->path);
+		return -ENOMEM;
+	}
 	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
 		ph_error_set(err, "%s: damaged: %s", l->path, sqlite3_column_text(st, 0));
 		sqlite3_finalize(st);
 		return -EBADMSG;
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW) {
-		ph_error_set(err, "%s: cannot read: %s", l->path, sqlite3_errmsg(l->db));
-		return sql_errno(rc) ?: -EIO;
+		r = db_errno(l->db, rc) ?: -EIO;
+		ph_error_set(err, "%s: cannot read: %s (%s)", l->path, sqlite3_errmsg(l->db), strerror(-r));
+		sqlite3_finalize(st);
+		return r;
 	}
+	sqlite3_finalize(st);
 
 	rc = sqlite3_prepare_v2(l->db, "PRAGMA user_version", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
+		r = db_errno(l->db, rc) ?: -EIO;
+		ph_error_set(err, "%s: cannot read its version: %s (%s)", l->path, sqlite3_errmsg(l->db),
+			     strerror(-r));
 		sqlite3_finalize(st);
-		ph_error_set(err, "%s: cannot read its version: %s", l->path, sqlite3_errmsg(l->db));
-		return sql_errno(rc) ?: -EIO;
+		return r;
 	}
 	version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -376,6 +416,43 @@ static int move_aside(struct ph_ledger *l)
 	return r;
 }
 
+/*
+ * Only a writer may change the ledger, or move it aside.  Anyone else (an
+ * ordinary user's `pmemheal scan`) is told so up front, with -EACCES,
+ * before sqlite gets to try and fail in less clear ways.
+ */
+static int check_writer(struct ph_ledger *l, const char *state_dir, struct ph_error *err)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	int r;
+
+	if (faccessat(AT_FDCWD, state_dir, W_OK | X_OK, AT_EACCESS) < 0) {
+		r = negative_errno();
+		if (r == -EPERM)
+			r = -EACCES;
+		ph_error_set(err, "%s: %s; %s", state_dir, strerror(-r),
+			     r == -EACCES ? "changing the ledger needs the owner of the state directory (root)"
+					  : "the ledger is left as it is");
+		return r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+		_cleanup_free_ char *p = NULL;
+
+		if (asprintf(&p, "%s%s", l->path, suffixes[i]) < 0)
+			return -ENOMEM;
+		if (faccessat(AT_FDCWD, p, R_OK | W_OK, AT_EACCESS) < 0 && errno != ENOENT) {
+			r = negative_errno();
+			if (r == -EPERM)
+				r = -EACCES;
+			ph_error_set(err, "%s: %s; %s", p, strerror(-r),
+				     r == -EACCES ? "changing the ledger needs its owner (root)"
+						  : "the ledger is left as it is");
+			return r;
+		}
+	}
+	return 0;
+}
+
 _public_ int ph_ledger_open(struct ph_ctx *ctx, const char *state_dir, unsigned flags,
 			    struct ph_ledger **ret, struct ph_error *err)
 {
@@ -399,23 +476,35 @@ _public_ int ph_ledger_open(struct ph_ctx *ctx, const char *state_dir, unsigned 
 				     strerror(-r));
 			return r;
 		}
-	} else if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
-		r = negative_errno();
-		ph_error_set(err, "%s: cannot create the state directory: %s", state_dir, strerror(-r));
-		return r;
+	} else {
+		if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+			r = negative_errno();
+			ph_error_set(err, "%s: cannot create the state directory: %s", state_dir, strerror(-r));
+			return r;
+		}
+		r = check_writer(l, state_dir, err);
+		if (r < 0)
+			return r;
 	}
 
 	r = open_db(l, &first);
-	if (r == 0 || l->readonly || r == -EPROTO || r == -ENOMEM || r == -EBUSY) {
-		if (r < 0)
-			*err = first;
-		else
-			*ret = TAKE_PTR(l);
+	if (r == 0) {
+		*ret = TAKE_PTR(l);
+		return 0;
+	}
+	/* Only a damaged file is moved aside.  Anything else (a full or
+	 * read-only disk, an I/O error, a lock, no permission, memory) says
+	 * nothing about the ledger, which may hold running intents: leave it
+	 * as it is and fail, so that the caller retries once the cause is
+	 * gone. */
+	if (r != -EBADMSG || l->readonly) {
+		ph_error_set(err, "%s%s", first.message,
+			     r == -EBADMSG || r == -EPROTO ? "" : "; the ledger is left as it is");
 		return r;
 	}
 
-	/* Corrupt or unreadable: keep it for inspection, start afresh; the
-	 * caller's next scan rebuilds the ledger from the kernel's lists. */
+	/* Damaged: keep it for inspection, start afresh; the caller's next
+	 * scan rebuilds the ledger from the kernel's lists. */
 	sqlite3_close_v2(l->db);
 	l->db = NULL;
 	r = move_aside(l);
@@ -927,7 +1016,8 @@ _public_ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, siz
 	v = malloc(MAX(n_obs, (size_t)1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	memcpy(v, obs, n_obs * sizeof(*v));
+	if (n_obs > 0) /* obs may be NULL then: memcpy's source must not */
+		memcpy(v, obs, n_obs * sizeof(*v));
 	qsort(v, n_obs, sizeof(*v), obs_cmp);
 
 	r = exec(l, "BEGIN IMMEDIATE");

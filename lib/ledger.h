@@ -90,12 +90,17 @@ struct ph_ledger;
 #define PH_LEDGER_READONLY 0x1u
 
 /*
- * Open (creating) STATE_DIR/ledger.db.  A database that is corrupt or cannot
- * be read is moved aside to ledger.db.corrupt-TIMESTAMP (never deleted),
- * with its -wal and -shm, and a new one is created; the error is logged and
- * ph_ledger_get_moved_aside() names the file.  Read-only opens never move
- * anything and fail instead (-ENOENT when there is no ledger yet).  A
- * ledger from a newer pmemheal (higher schema version) is -EPROTO.
+ * Open (creating) STATE_DIR/ledger.db.  A database that is damaged
+ * (SQLITE_CORRUPT, SQLITE_NOTADB, a failed quick_check) is moved aside to
+ * ledger.db.corrupt-TIMESTAMP (never deleted), with its -wal and -shm, and
+ * a new one is created; the error is logged and ph_ledger_get_moved_aside()
+ * names the file.  Any other error (-ENOSPC, -EIO, -EROFS, -EBUSY, -ENOMEM
+ * ...) leaves the ledger as it is and fails, so that no running intent is
+ * lost; the caller retries later.  Opening for writing without the right
+ * to write the state directory and the ledger is -EACCES, checked first.
+ * Read-only opens never move anything and fail instead (-ENOENT when there
+ * is no ledger yet).  A ledger from a newer pmemheal (higher schema
+ * version) is -EPROTO.
  */
 int ph_ledger_open(struct ph_ctx *ctx, const char *state_dir, unsigned flags,
 		   struct ph_ledger **ret, struct ph_error *err);

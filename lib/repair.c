@@ -27,6 +27,7 @@
 #include <linux/fs.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -413,85 +414,291 @@ static struct json_object *job_to_json(const struct job *j)
 	return o;
 }
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
+/*
+ * Reading a job back is parsing outside input: the ledger is a file that a
+ * crash, a full disk or a person may have damaged.  json-c asserts on the
+ * wrong type (an array call on a number aborts the process), and the
+ * daemon resumes before it is ready, so a bad intent would abort every
+ * start.  Every field is checked for its type and range, and the first
+ * one that is wrong is named; the caller sets that intent aside.
+ */
+struct jparse {
+	char *why;     /* the first problem, naming the field */
+};
 
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string) ?
-		       json_object_get_string(v) : NULL;
+static int jbad(struct jparse *p, const char *field, const char *fmt, ...) _printf_(3, 4);
+static int jbad(struct jparse *p, const char *field, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+	int k;
+
+	if (p->why)
+		return -EBADMSG;
+	va_start(ap, fmt);
+	k = vasprintf(&what, fmt, ap);
+	va_end(ap);
+	if (k < 0) {
+		what = NULL; /* undefined after a failure */
+		return -ENOMEM;
+	}
+	if (asprintf(&p->why, "%s: %s", field, what) < 0) {
+		p->why = NULL;
+		return -ENOMEM;
+	}
+	return -EBADMSG;
 }
 
-static int64_t jint(struct json_object *o, const char *k)
+/* A string without embedded NULs; absolute: a path from the root. */
+static int jstring(struct jparse *p, struct json_object *o, const char *field, const char *k, bool required,
+		   bool absolute, char **ret)
 {
-	struct json_object *v;
+	struct json_object *v = NULL;
+	const char *s;
 
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+	*ret = NULL;
+	if (!json_object_object_get_ex(o, k, &v) || !v)
+		return required ? jbad(p, field, "missing") : 0;
+	if (!json_object_is_type(v, json_type_string))
+		return jbad(p, field, "not a string");
+	s = json_object_get_string(v);
+	if ((size_t)json_object_get_string_len(v) != strlen(s))
+		return jbad(p, field, "holds a NUL byte");
+	if (*s == '\0')
+		return jbad(p, field, "empty");
+	if (absolute && *s != '/')
+		return jbad(p, field, "not an absolute path");
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
 }
 
-static char *jdup(struct json_object *o, const char *k)
+/* An integer in [min, max].  json-c clamps what does not fit in 64 bits
+ * to the type's limits, so the limits themselves are refused too. */
+static int jinteger(struct jparse *p, struct json_object *v, const char *field, int64_t min, int64_t max,
+		    int64_t *ret)
 {
-	const char *s = jstr(o, k);
+	int64_t x;
 
-	return s ? strdup(s) : NULL;
+	if (!v)
+		return jbad(p, field, "missing");
+	if (!json_object_is_type(v, json_type_int))
+		return jbad(p, field, "not an integer");
+	x = json_object_get_int64(v);
+	if (x < min || x > max || x == INT64_MAX || x == INT64_MIN)
+		return jbad(p, field, "out of range");
+	*ret = x;
+	return 0;
 }
 
-static int job_from_json(const char *text, struct job *j)
+static int jint_field(struct jparse *p, struct json_object *o, const char *field, const char *k, int64_t min,
+		      int64_t max, int64_t *ret)
 {
-	struct json_object *o = json_tokener_parse(text), *owners, *steps;
-	int r = -EBADMSG;
+	struct json_object *v = NULL;
+
+	(void)json_object_object_get_ex(o, k, &v);
+	return jinteger(p, v, field, min, max, ret);
+}
+
+static int jbool_field(struct jparse *p, struct json_object *o, const char *field, const char *k, bool *ret)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, k, &v) || !v)
+		return jbad(p, field, "missing");
+	if (!json_object_is_type(v, json_type_boolean))
+		return jbad(p, field, "not true or false");
+	*ret = json_object_get_boolean(v);
+	return 0;
+}
+
+static bool step_uses_owner(enum ph_step_kind k)
+{
+	return k == PH_STEP_WRITE || k == PH_STEP_PUNCH || k == PH_STEP_RESHARE || k == PH_STEP_RENAME ||
+	       k == PH_STEP_UNLINK || k == PH_STEP_RELINK;
+}
+
+static int owner_from_json(struct jparse *p, struct json_object *w, size_t i, struct job_owner *o)
+{
+	char f[64];
+	int64_t x;
+	int k;
+
+#define FIELD(name) (snprintf(f, sizeof(f), "owners[%zu]." name, i), f)
+	snprintf(f, sizeof(f), "owners[%zu]", i);
+	if (!w || !json_object_is_type(w, json_type_object))
+		return jbad(p, f, "not an object");
+	k = jstring(p, w, FIELD("path"), "path", true, true, &o->path);
+	if (k == 0)
+		k = jint_field(p, w, FIELD("inode"), "inode", 0, INT64_MAX, &x);
+	if (k == 0) {
+		o->inode = (uint64_t)x;
+		k = jint_field(p, w, FIELD("gen"), "gen", 0, INT64_MAX, &x);
+	}
+	if (k == 0) {
+		o->gen = (uint64_t)x;
+		/* the page's bytes must be addressable: offset + a page fits off_t */
+		k = jint_field(p, w, FIELD("offset"), "offset", 0, INT64_MAX - PH_PAGE_SIZE, &x);
+	}
+	if (k == 0) {
+		o->offset = (uint64_t)x;
+		k = jint_field(p, w, FIELD("size"), "size", 0, INT64_MAX, &x);
+	}
+	if (k == 0) {
+		o->size = (uint64_t)x;
+		k = jint_field(p, w, FIELD("mtime_ns"), "mtime_ns", INT64_MIN, INT64_MAX, &o->mtime_ns);
+	}
+	if (k == 0)
+		k = jint_field(p, w, FIELD("ctime_ns"), "ctime_ns", INT64_MIN, INT64_MAX, &o->ctime_ns);
+	if (k == 0)
+		k = jbool_field(p, w, FIELD("repair"), "repair", &o->repair);
+	if (k == 0)
+		k = jbool_field(p, w, FIELD("link"), "link", &o->link);
+#undef FIELD
+	return k;
+}
+
+/* The job an intent's plan describes, checked against the intent's row.
+ * -EBADMSG with *ret_why naming the field when it is no sound job. */
+static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_why)
+{
+	struct json_object *o, *owners = NULL, *steps = NULL;
+	struct jparse p = { NULL };
+	bool needs_pin = false, needs_quarantine = false, needs_tmp = false;
+	int64_t x;
+	int r;
 
 	memset(j, 0, sizeof(*j));
-	if (!o)
-		return -EBADMSG;
-	if (!json_object_object_get_ex(o, "owners", &owners) || !json_object_object_get_ex(o, "steps", &steps))
+	*ret_why = NULL;
+	o = it->plan ? json_tokener_parse(it->plan) : NULL;
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		r = jbad(&p, "plan", "not a JSON object");
 		goto out;
-	j->range_id = jint(o, "range_id");
-	j->device = jdup(o, "device");
-	j->list = jdup(o, "list");
-	j->mount = jdup(o, "mount");
-	j->ns_id = jdup(o, "ns_id");
-	j->page = (uint64_t)jint(o, "page");
-	j->fs_page = (uint64_t)jint(o, "fs_page");
-	j->mode = (enum ph_mode)jint(o, "mode");
-	j->can_clear = jint(o, "can_clear");
-	j->hole = jint(o, "hole");
-	j->pin = jdup(o, "pin");
-	j->tmp = jdup(o, "tmp");
-	j->qname = jdup(o, "qname");
-	j->bytes_lost = (uint64_t)jint(o, "bytes_lost");
-	j->n_owners = json_object_array_length(owners);
-	j->owners = calloc(MAX(j->n_owners, (size_t)1), sizeof(*j->owners));
-	j->n_steps = json_object_array_length(steps);
-	j->steps = calloc(MAX(j->n_steps, (size_t)1), sizeof(*j->steps));
-	if (!j->device || !j->list || !j->ns_id || !j->owners || !j->steps) {
+	}
+	r = jint_field(&p, o, "range_id", "range_id", INT64_MIN, INT64_MAX, &j->range_id);
+	if (r == 0 && j->range_id != it->range_id)
+		r = jbad(&p, "range_id", "%" PRId64 ", but the intent is for range %" PRId64, j->range_id,
+			 it->range_id);
+	if (r == 0)
+		r = jstring(&p, o, "device", "device", true, true, &j->device);
+	if (r == 0)
+		r = jstring(&p, o, "list", "list", true, true, &j->list);
+	if (r == 0)
+		r = jstring(&p, o, "mount", "mount", false, true, &j->mount);
+	if (r == 0)
+		r = jstring(&p, o, "ns_id", "ns_id", true, false, &j->ns_id);
+	if (r == 0)
+		r = jint_field(&p, o, "page", "page", 0, INT64_MAX, &x);
+	if (r == 0) {
+		j->page = (uint64_t)x;
+		if (j->page != it->page)
+			r = jbad(&p, "page", "%" PRIu64 ", but the intent is for page %" PRIu64, j->page, it->page);
+	}
+	if (r == 0)
+		r = jint_field(&p, o, "fs_page", "fs_page", 0, (int64_t)j->page, &x);
+	if (r == 0) {
+		j->fs_page = (uint64_t)x;
+		r = jint_field(&p, o, "mode", "mode", 0, INT_MAX, &x);
+	}
+	if (r == 0) {
+		j->mode = (enum ph_mode)x;
+		if (strcmp(ph_mode_to_string(j->mode), "?") == 0)
+			r = jbad(&p, "mode", "%" PRId64 " is no mode this pmemheal knows", x);
+	}
+	if (r == 0)
+		r = jbool_field(&p, o, "can_clear", "can_clear", &j->can_clear);
+	if (r == 0)
+		r = jbool_field(&p, o, "hole", "hole", &j->hole);
+	if (r == 0)
+		r = jstring(&p, o, "pin", "pin", false, true, &j->pin);
+	if (r == 0)
+		r = jstring(&p, o, "tmp", "tmp", false, true, &j->tmp);
+	if (r == 0)
+		r = jstring(&p, o, "qname", "qname", false, false, &j->qname);
+	if (r == 0 && j->qname && (strchr(j->qname, '/') || strcmp(j->qname, ".") == 0 || strcmp(j->qname, "..") == 0))
+		r = jbad(&p, "qname", "not a file name");
+	if (r == 0)
+		r = jint_field(&p, o, "bytes_lost", "bytes_lost", 0, INT64_MAX, &x);
+	if (r < 0)
+		goto out;
+	j->bytes_lost = (uint64_t)x;
+
+	if (!json_object_object_get_ex(o, "owners", &owners) || !json_object_is_type(owners, json_type_array)) {
+		r = jbad(&p, "owners", owners ? "not an array" : "missing");
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "steps", &steps) || !json_object_is_type(steps, json_type_array)) {
+		r = jbad(&p, "steps", steps ? "not an array" : "missing");
+		goto out;
+	}
+	j->owners = calloc(MAX(json_object_array_length(owners), (size_t)1), sizeof(*j->owners));
+	j->steps = calloc(MAX(json_object_array_length(steps), (size_t)1), sizeof(*j->steps));
+	if (!j->owners || !j->steps) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < j->n_owners; i++) {
-		struct json_object *w = json_object_array_get_idx(owners, i);
-
-		j->owners[i] = (struct job_owner){
-			.path = jdup(w, "path"), .inode = (uint64_t)jint(w, "inode"), .gen = (uint64_t)jint(w, "gen"),
-			.offset = (uint64_t)jint(w, "offset"), .size = (uint64_t)jint(w, "size"),
-			.mtime_ns = jint(w, "mtime_ns"), .ctime_ns = jint(w, "ctime_ns"), .repair = jint(w, "repair"),
-			.link = jint(w, "link"),
-		};
-		if (!j->owners[i].path)
-			goto out;
+	for (size_t i = 0; r == 0 && i < json_object_array_length(owners); i++) {
+		r = owner_from_json(&p, json_object_array_get_idx(owners, i), i, &j->owners[i]);
+		j->n_owners++; /* freed by job_done, even half filled */
 	}
-	for (size_t i = 0; i < j->n_steps; i++) {
+	for (size_t i = 0; r == 0 && i < json_object_array_length(steps); i++) {
 		struct json_object *s = json_object_array_get_idx(steps, i);
+		char f[64];
 
-		j->steps[i].kind = (enum ph_step_kind)json_object_get_int(json_object_array_get_idx(s, 0));
-		j->steps[i].owner = (size_t)json_object_get_int(json_object_array_get_idx(s, 1));
-		if (j->steps[i].owner >= MAX(j->n_owners, (size_t)1))
-			goto out;
+		snprintf(f, sizeof(f), "steps[%zu]", i);
+		if (!s || !json_object_is_type(s, json_type_array) || json_object_array_length(s) != 2) {
+			r = jbad(&p, f, "not a pair [kind, owner]");
+			break;
+		}
+		snprintf(f, sizeof(f), "steps[%zu][0]", i);
+		r = jinteger(&p, json_object_array_get_idx(s, 0), f, 0, INT_MAX, &x);
+		if (r == 0 && strcmp(ph_step_to_string((enum ph_step_kind)x), "?") == 0)
+			r = jbad(&p, f, "%" PRId64 " is no step this pmemheal knows", x);
+		if (r < 0)
+			break;
+		j->steps[i].kind = (enum ph_step_kind)x;
+		snprintf(f, sizeof(f), "steps[%zu][1]", i);
+		/* an owner the job has; a step that acts on none may name
+		 * owner 0 of a job without owners (owners[] has room for one) */
+		r = jinteger(&p, json_object_array_get_idx(s, 1), f, 0,
+			     (int64_t)(step_uses_owner(j->steps[i].kind) ? j->n_owners : MAX(j->n_owners, (size_t)1)) - 1,
+			     &x);
+		if (r < 0)
+			break;
+		j->steps[i].owner = (size_t)x;
+		j->n_steps++;
+		needs_pin |= (j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_CLEAR ||
+					j->steps[i].kind == PH_STEP_RELEASE);
+		needs_quarantine |= j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_LINK_OLD ||
+				    (j->steps[i].kind == PH_STEP_RENAME && j->mode == PH_MODE_QUARANTINE);
+		needs_tmp |= j->steps[i].kind == PH_STEP_COPY_FILE ||
+			     (j->steps[i].kind == PH_STEP_RENAME && j->mode != PH_MODE_QUARANTINE);
 	}
-	r = 0;
+	if (r < 0)
+		goto out;
+	/* What the steps will open: a missing one would name a file relative
+	 * to the working directory, or none at all. */
+	if (needs_pin && !j->pin)
+		r = jbad(&p, "pin", "missing, and the steps pin the page");
+	else if (needs_quarantine && !j->mount)
+		r = jbad(&p, "mount", "missing, and the steps use the quarantine");
+	else if (needs_quarantine && !j->qname && j->mode != PH_MODE_QUARANTINE)
+		r = jbad(&p, "qname", "missing, and the steps link the file into quarantine");
+	else if (needs_tmp && !j->tmp)
+		r = jbad(&p, "tmp", "missing, and the steps build a copy of the file");
+	else if (it->step < 0 || (size_t)it->step > j->n_steps)
+		r = jbad(&p, "step", "%d, but the job has %zu steps", it->step, j->n_steps);
+	else if (!it->content || it->content_len != sizeof(j->content))
+		r = jbad(&p, "content", "%zu bytes, not the page's %zu", it->content_len, sizeof(j->content));
+	if (r < 0)
+		goto out;
+	memcpy(j->content, it->content, sizeof(j->content));
+	j->has_content = true;
 out:
 	json_object_put(o);
-	if (r < 0)
+	if (r < 0) {
 		job_done(j);
+		*ret_why = p.why;
+	}
 	return r;
 }
 
@@ -2196,15 +2403,23 @@ static int resume_one(void *userdata, const struct ph_intent *it)
 	struct job j;
 	int k;
 
-	k = job_from_json(it->plan, &j);
-	if (k < 0 || it->content_len != sizeof(j.content)) {
-		ph_err(r->ctx, "intent %" PRId64 ": cannot read its job (%s); marking it failed", it->id,
-		       k < 0 ? strerror(-k) : "no page bytes");
-		(void)ph_ledger_intent_finish(r->ledger, it->id, "failed", "unreadable job", ph_now_usec());
+	k = job_from_json(it, &j, &why);
+	if (k == -ENOMEM)
+		return k; /* says nothing about the intent: stop, keep it running */
+	if (k < 0) {
+		_cleanup_free_ char *detail = NULL;
+
+		/* Set aside, never deleted: the row keeps its plan and bytes
+		 * for inspection; the range is planned again below. */
+		if (asprintf(&detail, "intent %" PRId64 " set aside, its job is unreadable: %s", it->id,
+			     why ? why : strerror(-k)) < 0)
+			detail = NULL;
+		ph_err(r->ctx, "%s; the other intents are resumed", detail ? detail : "an intent is unreadable");
+		(void)ph_ledger_intent_finish(r->ledger, it->id, "failed", detail ? detail : "unreadable job",
+					      ph_now_usec());
+		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", detail, ph_now_usec());
 		return 0;
 	}
-	memcpy(j.content, it->content, sizeof(j.content));
-	j.has_content = true;
 	ph_info(r->ctx, "Resuming the repair of page %" PRIu64 " (%s) at step %d of %zu", j.page,
 		ph_mode_to_string(j.mode), it->step, j.n_steps);
 	k = run_job(r, &j, it->id, it->step, &why);

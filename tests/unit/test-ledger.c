@@ -3,15 +3,18 @@
  * The ledger: diffing the kernel's lists (new, grown, partly cleared,
  * cleared, merged, forgotten after a reboot, reappeared), the state
  * machine, more ranges than the kernel can hold, and damaged databases
- * moved aside rather than lost.
+ * moved aside rather than lost; and healthy ones never moved aside: not
+ * on an I/O error, not on a full disk, not by a user who cannot write it.
  */
 #include <errno.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include "faketree.h"
 #include "ledger.h"
@@ -468,6 +471,423 @@ static void test_readonly_missing(void **state)
 	fake_root_free(dir);
 }
 
+
+/* ---- healthy ledgers that cannot be opened right now ------------------ */
+
+/*
+ * Faults between sqlite and the disk: a VFS that passes everything to the
+ * default one, except that it fails reads (EIO) or the shared-memory index
+ * (ENOSPC: on a full disk sqlite cannot size the -shm it creates at open,
+ * and reports "disk I/O error") while a fault is armed.
+ */
+static struct {
+	int read_errno;
+	int shm_errno;
+} fault;
+static sqlite3_vfs *real_vfs;
+
+struct shim_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* lives right after this struct */
+};
+
+#define REAL(f) (((struct shim_file *)(f))->real)
+
+static int shim_close(sqlite3_file *f)
+{
+	int rc = REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+
+	return rc;
+}
+
+static int shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+	if (fault.read_errno) {
+		errno = fault.read_errno;
+		return SQLITE_IOERR_READ;
+	}
+	return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
+
+static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+}
+
+static int shim_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int shim_sync(sqlite3_file *f, int flags)
+{
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int shim_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int shim_lock(sqlite3_file *f, int lock)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), lock);
+}
+
+static int shim_unlock(sqlite3_file *f, int lock)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), lock);
+}
+
+static int shim_reserved(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int shim_control(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int shim_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int shim_chars(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int shim_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
+{
+	if (fault.shm_errno) {
+		errno = fault.shm_errno;
+		return SQLITE_IOERR_SHMSIZE;
+	}
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+}
+
+static int shim_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+
+static void shim_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int shim_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static const sqlite3_io_methods shim_methods = {
+	.iVersion = 2,
+	.xClose = shim_close,
+	.xRead = shim_read,
+	.xWrite = shim_write,
+	.xTruncate = shim_truncate,
+	.xSync = shim_sync,
+	.xFileSize = shim_size,
+	.xLock = shim_lock,
+	.xUnlock = shim_unlock,
+	.xCheckReservedLock = shim_reserved,
+	.xFileControl = shim_control,
+	.xSectorSize = shim_sector,
+	.xDeviceCharacteristics = shim_chars,
+	.xShmMap = shim_shm_map,
+	.xShmLock = shim_shm_lock,
+	.xShmBarrier = shim_shm_barrier,
+	.xShmUnmap = shim_shm_unmap,
+};
+
+static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+	struct shim_file *sf = (struct shim_file *)f;
+	int rc;
+
+	sf->real = (sqlite3_file *)(sf + 1);
+	rc = real_vfs->xOpen(real_vfs, name, sf->real, flags, out_flags);
+	/* xClose is called even when xOpen fails, if pMethods is set */
+	f->pMethods = rc == SQLITE_OK ? &shim_methods : NULL;
+	return rc;
+}
+
+static int shim_delete(sqlite3_vfs *vfs, const char *name, int sync)
+{
+	return real_vfs->xDelete(real_vfs, name, sync);
+}
+
+static int shim_access(sqlite3_vfs *vfs, const char *name, int flags, int *out)
+{
+	return real_vfs->xAccess(real_vfs, name, flags, out);
+}
+
+static int shim_full(sqlite3_vfs *vfs, const char *name, int n, char *out)
+{
+	return real_vfs->xFullPathname(real_vfs, name, n, out);
+}
+
+static int shim_random(sqlite3_vfs *vfs, int n, char *out)
+{
+	return real_vfs->xRandomness(real_vfs, n, out);
+}
+
+static int shim_sleep(sqlite3_vfs *vfs, int us)
+{
+	return real_vfs->xSleep(real_vfs, us);
+}
+
+static int shim_time(sqlite3_vfs *vfs, double *out)
+{
+	return real_vfs->xCurrentTime(real_vfs, out);
+}
+
+static int shim_last_error(sqlite3_vfs *vfs, int n, char *out)
+{
+	return real_vfs->xGetLastError(real_vfs, n, out);
+}
+
+static sqlite3_vfs shim_vfs = {
+	.iVersion = 1,
+	.zName = "pmemheal-test-faults",
+	.xOpen = shim_open,
+	.xDelete = shim_delete,
+	.xAccess = shim_access,
+	.xFullPathname = shim_full,
+	.xRandomness = shim_random,
+	.xSleep = shim_sleep,
+	.xCurrentTime = shim_time,
+	.xGetLastError = shim_last_error,
+};
+
+static void install_faults(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	assert_non_null(real_vfs);
+	shim_vfs.szOsFile = (int)sizeof(struct shim_file) + real_vfs->szOsFile;
+	shim_vfs.mxPathname = real_vfs->mxPathname;
+	assert_int_equal(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
+}
+
+/* A ledger with a range and a running intent (a repair a crash
+ * interrupted), closed cleanly: its -wal and -shm are gone. */
+static int64_t ledger_with_intent(const char *dir)
+{
+	struct ph_ctx *ctx;
+	struct ph_ledger *l = NULL;
+	struct ph_error err = { { 0 } };
+	struct ph_observation a[] = { OBS(208, 8) };
+	int64_t id;
+
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ledger_open(ctx, dir, 0, &l, &err), 0);
+	assert_int_equal(ph_ledger_apply(l, ns_ids, 1, a, 1, "boot1", 1, NULL, NULL), 0);
+	assert_int_equal(ph_ledger_intent_begin(l, 1, 208, "{}", "salvaged", 9, 2, &id), 0);
+	assert_int_equal(ph_ledger_intent_step(l, id, 2, 3), 0);
+	ph_ledger_free(l);
+	ph_ctx_unref(ctx);
+	return id;
+}
+
+static bool nothing_moved_aside(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool ok = true;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".corrupt-"))
+			ok = false;
+	closedir(d);
+	return ok;
+}
+
+/* The ledger in dir, unchanged since 'before', still has its intent. */
+static void expect_kept(const char *dir, const char *before, size_t before_len, int64_t intent)
+{
+	struct ph_ctx *ctx;
+	struct ph_ledger *l = NULL;
+	struct ph_error err = { { 0 } };
+	struct seen_intents s = { 0 };
+	char path[4096], *now;
+	size_t len;
+
+	assert_true(nothing_moved_aside(dir));
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	now = read_file(path, &len);
+	assert_int_equal(len, before_len);
+	assert_memory_equal(now, before, len);
+	free(now);
+
+	/* and once the cause is gone, the same ledger opens, intent and all */
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ledger_open(ctx, dir, 0, &l, &err), 0);
+	assert_null(ph_ledger_get_moved_aside(l));
+	assert_int_equal(ph_ledger_intents_running(l, on_intent, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.step, 2);
+	assert_string_equal(s.content, "salvaged");
+	(void)intent;
+	ph_ledger_free(l);
+	ph_ctx_unref(ctx);
+}
+
+static void expect_open_fails_kept(int *knob, int e, int expect)
+{
+	char *dir = fake_root_new(), path[4096], *before;
+	struct ph_ctx *ctx;
+	struct ph_ledger *l = NULL;
+	struct ph_error err = { { 0 } };
+	int64_t id;
+	size_t len;
+	int r;
+
+	id = ledger_with_intent(dir);
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	before = read_file(path, &len);
+
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	*knob = e;
+	r = ph_ledger_open(ctx, dir, 0, &l, &err);
+	*knob = 0;
+	if (r != expect)
+		fail_msg("open with %s injected: %d (%s), expected %d; \"%s\"", strerror(e), r, strerror(-r), expect,
+			 err.message);
+	assert_null(l);
+	assert_non_null(strstr(err.message, "left as it is"));
+	/* the daemon and the CLI retry: a second failure moves nothing either */
+	*knob = e;
+	assert_int_equal(ph_ledger_open(ctx, dir, 0, &l, &err), expect);
+	*knob = 0;
+	ph_ctx_unref(ctx);
+	expect_kept(dir, before, len, id);
+	free(before);
+	fake_root_free(dir);
+}
+
+static void test_io_error_kept(void **state)
+{
+	expect_open_fails_kept(&fault.read_errno, EIO, -EIO);
+}
+
+static void test_full_disk_kept(void **state)
+{
+	expect_open_fails_kept(&fault.shm_errno, ENOSPC, -ENOSPC);
+}
+
+/*
+ * Someone who may not write the ledger (pmemheal scan as an ordinary
+ * user) gets -EACCES and moves nothing.  Run as root, the opener drops to
+ * nobody; run as a user, the modes take the rights away instead.
+ *   dir_mode/file_mode: the state directory's and the ledger's modes.
+ */
+static void expect_not_writer(mode_t dir_mode, mode_t file_mode)
+{
+	char *parent = fake_root_new(), dir[4096], path[4200], *before;
+	int64_t id;
+	size_t len;
+	pid_t pid;
+	int status;
+
+	/* nobody must reach the state directory to be refused by its mode */
+	assert_int_equal(chmod(parent, 0755), 0);
+	snprintf(dir, sizeof(dir), "%s/state", parent);
+	id = ledger_with_intent(dir);
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	before = read_file(path, &len);
+	assert_int_equal(chmod(path, file_mode), 0);
+	assert_int_equal(chmod(dir, dir_mode), 0);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ph_ctx *ctx;
+		struct ph_ledger *l = NULL;
+		struct ph_error err = { { 0 } };
+		int r;
+
+		if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+				       setresuid(65534, 65534, 65534) < 0))
+			_exit(90);
+		if (ph_ctx_new(&ctx) < 0)
+			_exit(91);
+		r = ph_ledger_open(ctx, dir, 0, &l, &err);
+		if (r != -EACCES) {
+			fprintf(stderr, "not a writer (dir %o, ledger %o): %d (%s), \"%s\"%s\n", dir_mode, file_mode, r,
+				strerror(-r), err.message, l && ph_ledger_get_moved_aside(l) ? ", moved aside" : "");
+			_exit(1);
+		}
+		if (!strstr(err.message, "root")) {
+			fprintf(stderr, "unclear: \"%s\"\n", err.message);
+			_exit(2);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* nor did it leave a -wal or -shm of its own behind */
+	{
+		char side[4300];
+
+		snprintf(side, sizeof(side), "%s-wal", path);
+		assert_int_equal(access(side, F_OK), -1);
+		snprintf(side, sizeof(side), "%s-shm", path);
+		assert_int_equal(access(side, F_OK), -1);
+	}
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	expect_kept(dir, before, len, id);
+	free(before);
+	fake_root_free(parent);
+}
+
+static void test_not_writer(void **state)
+{
+	/* a state directory that is not the opener's to write */
+	expect_not_writer(0555, 0644);
+	/* ... nor to enter (the shipped StateDirectoryMode=0700) */
+	if (geteuid() == 0)
+		expect_not_writer(0700, 0644);
+	/* a directory anyone may write, holding a ledger that is not theirs:
+	 * sqlite would open it read-only, fail later, and the ledger was
+	 * renamed away by whoever asked */
+	expect_not_writer(0777, 0444);
+}
+
+/* Real damage in a real ledger (a b-tree page overwritten, not a cut or
+ * an empty file) is still moved aside, byte for byte. */
+static void test_damaged_btree(void **state)
+{
+	char *dir = fake_root_new(), *dir2 = fake_root_new(), path[4096], *data;
+	struct ph_ctx *ctx;
+	struct ph_ledger *l = NULL;
+	struct ph_error err = { { 0 } };
+	struct ph_observation batch[200];
+	size_t len;
+
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ledger_open(ctx, dir, 0, &l, &err), 0);
+	for (int i = 0; i < 200; i++)
+		batch[i] = (struct ph_observation)OBS((uint64_t)i * 16, 8);
+	assert_int_equal(ph_ledger_apply(l, ns_ids, 1, batch, 200, "b", 1, NULL, NULL), 0);
+	ph_ledger_free(l);
+	ph_ctx_unref(ctx);
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	data = read_file(path, &len);
+	assert_true(len >= 3 * 4096);
+	memset(data + 2 * 4096 + 8, 0xee, 4096 - 16); /* the third page's cells */
+	expect_moved_aside(dir2, data, len);
+	free(data);
+	fake_root_free(dir);
+	fake_root_free(dir2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,7 +904,12 @@ int main(void)
 		cmocka_unit_test(test_readonly_missing),
 		cmocka_unit_test(test_migrate_v1),
 		cmocka_unit_test_setup_teardown(test_intents, setup, teardown),
+		cmocka_unit_test(test_io_error_kept),
+		cmocka_unit_test(test_full_disk_kept),
+		cmocka_unit_test(test_not_writer),
+		cmocka_unit_test(test_damaged_btree),
 	};
 
+	install_faults();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,12 +100,11 @@ ok "pmemheald on a full state filesystem exits ($got) and keeps the ledger"
 # Space again: an ordinary user may still change nothing.
 rm -f "$MNT/fill" "$MNT/fill.tail" "$MNT/fill.probe"
 sync
-NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 for modes in "700 600" "755 644" "777 644" "777 444"; do
 	set -- $modes
 	chmod "$1" "$STATE"
 	chmod "$2" "$STATE/ledger.db"
-	expect_status 8 "${NOBODY[@]}" "$PMEMHEAL" scan --state-dir "$STATE" ||
+	expect_status 8 as_nobody scan --state-dir "$STATE" ||
 		fail "scan as nobody, state directory $1, ledger $2"
 	[ -z "$(find "$STATE" -uid 65534)" ] || fail "nobody left files in the state directory: $(ls -l "$STATE")"
 	kept "scan as nobody, state directory $1, ledger $2"

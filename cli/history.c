@@ -226,10 +226,12 @@ static int row_cells(const struct row *r, char *c[_C_MAX])
 	if (!dev->s && !sec->s)
 		c[C_RANGE] = strdup("-");
 	else {
-		_cleanup_free_ char *d = cell(dev->s, dev->len);
+		_cleanup_free_ char *d = cell(dev->s, dev->len), *sc = cell(sec->s, sec->len),
+				    *cc = cell(cnt->s, cnt->len);
 
-		n = asprintf(&c[C_RANGE], "%s%s%s%s%s", dev->s ? d : "", sec->s ? (dev->s ? ":" : "sector ") : "",
-			     sec->s ? sec->s : "", sec->s && cnt->s ? "+" : "", sec->s && cnt->s ? cnt->s : "");
+		n = d && sc && cc ? asprintf(&c[C_RANGE], "%s%s%s%s%s", dev->s ? d : "",
+					    sec->s ? (dev->s ? ":" : "sector ") : "", sec->s ? sc : "",
+					    sec->s && cnt->s ? "+" : "", sec->s && cnt->s ? cc : "") : -1;
 		if (n < 0)
 			c[C_RANGE] = NULL;
 	}

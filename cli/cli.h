@@ -28,6 +28,12 @@ enum {
 
 extern const char *program_name;
 
+/* s as it may be shown on a terminal (lib/escape.h: control characters,
+ * C1, bidirectional overrides and invalid UTF-8 escaped visibly), for
+ * printf() arguments: the result lives until 16 more calls.  Every file
+ * name and other outside string printed as text goes through it. */
+const char *cli_text(const char *s);
+
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -20,6 +20,7 @@
 #include <systemd/sd-journal.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "ledger.h"
 #include "range.h"
 #include "record.h"
@@ -177,11 +178,11 @@ static struct json_object *row_to_json(const struct row *r)
 	if (!o)
 		return NULL;
 	format_time(r->time, true, when, sizeof(when));
-	json_object_object_add(o, "time", json_object_new_string(when));
+	json_object_object_add(o, "time", ph_json_string(when));
 	json_object_object_add(o, "time_usec", json_object_new_int64((int64_t)r->time));
-	json_object_object_add(o, "event", r->event ? json_object_new_string(r->event) : NULL);
+	json_object_object_add(o, "event", r->event ? ph_json_string(r->event) : NULL);
 	json_object_object_add(o, "priority", r->priority >= 0 ? json_object_new_int(r->priority) : NULL);
-	json_object_object_add(o, "message", r->message ? json_object_new_string(r->message) : NULL);
+	json_object_object_add(o, "message", r->message ? ph_json_string(r->message) : NULL);
 	/* fields the entry does not have are left out */
 	for (size_t k = 0; k < N_FIELDS; k++) {
 		const struct value *v = &r->v[k];
@@ -192,40 +193,22 @@ static struct json_object *row_to_json(const struct row *r)
 		if (fields[k].number && ph_parse_u64(v->s, &n) == 0 && n <= INT64_MAX)
 			json_object_object_add(o, fields[k].key, json_object_new_int64((int64_t)n));
 		else
-			json_object_object_add(o, fields[k].key, json_object_new_string_len(v->s, (int)v->len));
+			json_object_object_add(o, fields[k].key, ph_json_string_len(v->s, v->len));
 	}
 	if (r->identifier)
-		json_object_object_add(o, "identifier", json_object_new_string(r->identifier));
+		json_object_object_add(o, "identifier", ph_json_string(r->identifier));
 	if (r->boot_id)
-		json_object_object_add(o, "boot_id", json_object_new_string(r->boot_id));
+		json_object_object_add(o, "boot_id", ph_json_string(r->boot_id));
 	return o;
 }
 
-/* A value for the table: control characters escaped, "-" when absent. */
+/* A value for the table: escaped as all text output is (lib/escape.h),
+ * "-" when absent. */
 static char *cell(const char *s, size_t len)
 {
-	char *out, *p;
-
 	if (!s || len == 0)
 		return strdup("-");
-	out = malloc(len * 4 + 1);
-	if (!out)
-		return NULL;
-	p = out;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '\n')
-			p += sprintf(p, "\\n");
-		else if (c == '\t')
-			p += sprintf(p, "\\t");
-		else if (c < 0x20 || c == 0x7f)
-			p += sprintf(p, "\\x%02x", c);
-		else
-			*p++ = (char)c;
-	}
-	*p = '\0';
-	return out;
+	return ph_escape_text(s, len);
 }
 
 enum { C_TIME, C_EVENT, C_RANGE, C_ACTION, C_RESULT, C_LOST, C_PATH, _C_MAX };
@@ -243,10 +226,12 @@ static int row_cells(const struct row *r, char *c[_C_MAX])
 	if (!dev->s && !sec->s)
 		c[C_RANGE] = strdup("-");
 	else {
-		_cleanup_free_ char *d = cell(dev->s, dev->len);
+		_cleanup_free_ char *d = cell(dev->s, dev->len), *sc = cell(sec->s, sec->len),
+				    *cc = cell(cnt->s, cnt->len);
 
-		n = asprintf(&c[C_RANGE], "%s%s%s%s%s", dev->s ? d : "", sec->s ? (dev->s ? ":" : "sector ") : "",
-			     sec->s ? sec->s : "", sec->s && cnt->s ? "+" : "", sec->s && cnt->s ? cnt->s : "");
+		n = d && sc && cc ? asprintf(&c[C_RANGE], "%s%s%s%s%s", dev->s ? d : "",
+					    sec->s ? (dev->s ? ":" : "sector ") : "", sec->s ? sc : "",
+					    sec->s && cnt->s ? "+" : "", sec->s && cnt->s ? cc : "") : -1;
 		if (n < 0)
 			c[C_RANGE] = NULL;
 	}

@@ -85,15 +85,15 @@ static void print_owner(const struct ph_owner *o)
 	switch (o->type) {
 	case PH_OWNER_FILE:
 		printf("    %-16s %-9s %s", where, o->directory ? "directory" : o->symlink ? "symlink" : "file",
-		       o->n_paths ? o->paths[0] : "(no path found)");
+		       o->n_paths ? cli_text(o->paths[0]) : "(no path found)");
 		printf("  %s%" PRIu64 ", %" PRIu64 " bytes, inode %" PRIu64 "%s%s\n",
 		       o->attr_fork ? "xattr offset " : "offset ", o->offset, o->length, o->inode,
 		       o->shared ? ", shared" : "", o->unwritten ? ", unwritten" : "");
 		for (size_t k = 1; k < o->n_paths; k++)
-			printf("    %-16s %-9s %s\n", "", "", o->paths[k]);
+			printf("    %-16s %-9s %s\n", "", "", cli_text(o->paths[k]));
 		break;
 	case PH_OWNER_METADATA:
-		printf("    %-16s %-9s %s", where, "metadata", o->what);
+		printf("    %-16s %-9s %s", where, "metadata", cli_text(o->what));
 		if (o->inode)
 			printf(" of inode %" PRIu64, o->inode);
 		printf("\n");
@@ -103,10 +103,10 @@ static void print_owner(const struct ph_owner *o)
 		break;
 	case PH_OWNER_UNMOUNTED:
 		printf("    %-16s %-9s %s is not mounted\n", where, "unmounted",
-		       o->fs ? ph_map_fs_get_node(o->fs) : "device");
+		       o->fs ? cli_text(ph_map_fs_get_node(o->fs)) : "device");
 		break;
 	case PH_OWNER_UNKNOWN:
-		printf("    %-16s %-9s %s\n", where, "unknown", o->reason);
+		printf("    %-16s %-9s %s\n", where, "unknown", cli_text(o->reason));
 		break;
 	}
 }
@@ -122,18 +122,19 @@ static void print_human(const struct ph_mapper *m, const struct ph_map_result *r
 	_cleanup_free_ const char **files = NULL;
 	size_t nfiles = 0, cap = 0;
 
-	printf("  device: %s (%" PRIu64 " sectors)\n", b->path, b->size);
+	printf("  device: %s (%" PRIu64 " sectors)\n", cli_text(b->path), b->size);
 	for (size_t i = 0; i < ph_mapper_n_fs(m); i++) {
 		const struct ph_map_fs *fs = ph_mapper_get_fs(m, i);
 		uint64_t s, c;
 
 		ph_map_fs_get_extent(fs, &s, &c);
 		if (b->partitioned)
-			printf("    part: %s (sectors %" PRIu64 "+%" PRIu64 ")\n", ph_map_fs_get_node(fs), s, c);
+			printf("    part: %s (sectors %" PRIu64 "+%" PRIu64 ")\n", cli_text(ph_map_fs_get_node(fs)), s, c);
 		if (!ph_map_fs_get_mount(fs))
 			printf("   mount: none\n");
 		else
-			printf("   mount: %s (%s, %s%s%s)\n", ph_map_fs_get_mount(fs), ph_map_fs_get_fstype(fs),
+			printf("   mount: %s (%s, %s%s%s)\n", cli_text(ph_map_fs_get_mount(fs)),
+			       cli_text(ph_map_fs_get_fstype(fs)),
 			       ph_map_method_to_string(ph_map_fs_get_method(fs)),
 			       ph_map_fs_get_paths_method(fs) ? ", paths by " : "",
 			       ph_map_fs_get_paths_method(fs) ? ph_map_fs_get_paths_method(fs) : "");
@@ -167,7 +168,7 @@ static void print_human(const struct ph_mapper *m, const struct ph_map_result *r
 	printf("\n  files in these ranges:\n\n");
 	for (size_t i = 0; i < nfiles; i++)
 		if (i == 0 || strcmp(files[i], files[i - 1]) != 0)
-			printf("        %s\n", files[i]);
+			printf("        %s\n", cli_text(files[i]));
 }
 
 int verb_map(int argc, char *argv[])

@@ -7,47 +7,76 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 
 const char *program_name = "pmemheal";
 bool arg_debug;
 
+const char *cli_text(const char *s)
+{
+	static char *ring[16];
+	static unsigned next;
+	char **slot = &ring[next++ % ELEMENTSOF(ring)];
+
+	free(*slot);
+	*slot = ph_escape_text(s, SIZE_MAX);
+	return *slot ? *slot : "(out of memory)";
+}
+
+/* A message on stderr, one line, with whatever file names it carries
+ * escaped (messages never hold a newline of their own). */
+static void put_message(const char *prefix, const char *fmt, va_list ap)
+{
+	_cleanup_free_ char *m = NULL;
+	int k = vasprintf(&m, fmt, ap); /* first: %m reads errno */
+
+	fputs(prefix, stderr);
+	if (k < 0)
+		fputs("(out of memory)", stderr);
+	else
+		ph_escape_text_to(stderr, m, SIZE_MAX);
+	fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...)
 {
+	char prefix[64];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", program_name);
+	snprintf(prefix, sizeof(prefix), "%s: ", program_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_message(prefix, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_notice(const char *fmt, ...)
 {
+	char prefix[64];
 	va_list ap;
 
-	fprintf(stderr, "%s: notice: ", program_name);
+	snprintf(prefix, sizeof(prefix), "%s: notice: ", program_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_message(prefix, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void log_stderr(struct ph_ctx *ctx, int priority, const char *file, int line, const char *fn,
 		       const char *format, va_list args)
 {
+	char prefix[512];
+
 	if (arg_debug)
-		fprintf(stderr, "%s: %s:%d %s: ", program_name, file, line, fn);
+		snprintf(prefix, sizeof(prefix), "%s: %s:%d %s: ", program_name, file, line, fn);
 	else
-		fprintf(stderr, "%s: %s", program_name, priority <= LOG_WARNING ? "" : "notice: ");
-	vfprintf(stderr, format, args);
-	fputc('\n', stderr);
+		snprintf(prefix, sizeof(prefix), "%s: %s", program_name, priority <= LOG_WARNING ? "" : "notice: ");
+	put_message(prefix, format, args);
 }
 
 int cli_ctx_new(struct ph_ctx **ret)

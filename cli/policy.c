@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "planner.h"
 #include "platform.h"
 #include "policy.h"
@@ -50,9 +51,10 @@ done:
 	free(abs);
 	for (size_t i = 0; i < errs.n; i++) {
 		if (errs.v[i].line)
-			fprintf(stderr, "%s:%u: %s\n", errs.v[i].file, errs.v[i].line, errs.v[i].message);
+			fprintf(stderr, "%s:%u: %s\n", cli_text(errs.v[i].file), errs.v[i].line,
+				cli_text(errs.v[i].message));
 		else
-			fprintf(stderr, "%s: %s\n", errs.v[i].file, errs.v[i].message);
+			fprintf(stderr, "%s: %s\n", cli_text(errs.v[i].file), cli_text(errs.v[i].message));
 	}
 	if (r == -EINVAL && errs.n == 0)
 		cli_error("the configuration could not be read (no file or line to blame)");
@@ -150,63 +152,65 @@ int verb_policy(int argc, char *argv[])
 		if (json) {
 			struct json_object *j = json_object_new_object(), *fs = json_object_new_object(), *pm = NULL;
 
-			json_object_object_add(j, "path", json_object_new_string(place.path));
+			json_object_object_add(j, "path", ph_json_string(place.path));
 			if (rule) {
 				struct json_object *rj = json_object_new_object();
 
-				json_object_object_add(rj, "file", json_object_new_string(rule->file));
+				json_object_object_add(rj, "file", ph_json_string(rule->file));
 				json_object_object_add(rj, "line", json_object_new_int((int)rule->match_line));
-				json_object_object_add(rj, "name", json_object_new_string(rule->name));
+				json_object_object_add(rj, "name", ph_json_string(rule->name));
 				json_object_object_add(j, "rule", rj);
 			} else
 				json_object_object_add(j, "rule", NULL);
-			json_object_object_add(j, "action", json_object_new_string(ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT)));
-			json_object_object_add(j, "source", source ? json_object_new_string(source) : NULL);
+			json_object_object_add(j, "action", ph_json_string(ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT)));
+			json_object_object_add(j, "source", source ? ph_json_string(source) : NULL);
 			json_object_object_add(j, "fallback", rule && rule->has_fallback ?
-					       json_object_new_string(ph_action_to_string(rule->fallback)) : NULL);
-			json_object_object_add(j, "on_shared", json_object_new_string(ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER)));
-			json_object_object_add(fs, "mount", json_object_new_string(place.mountpoint));
-			json_object_object_add(fs, "fstype", json_object_new_string(place.fstype));
+					       ph_json_string(ph_action_to_string(rule->fallback)) : NULL);
+			json_object_object_add(j, "on_shared", ph_json_string(ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER)));
+			json_object_object_add(fs, "mount", ph_json_string(place.mountpoint));
+			json_object_object_add(fs, "fstype", ph_json_string(place.fstype));
 			json_object_object_add(fs, "reflink", json_object_new_boolean(place.reflink));
 			json_object_object_add(fs, "block_size", json_object_new_int((int)place.block_size));
 			json_object_object_add(fs, "dax", json_object_new_boolean(place.dax));
 			json_object_object_add(j, "filesystem", fs);
 			if (place.ns) {
 				pm = json_object_new_object();
-				json_object_object_add(pm, "namespace", json_object_new_string(place.ns->name));
-				json_object_object_add(pm, "device", json_object_new_string(place.ns->blockdev));
-				json_object_object_add(pm, "provider", json_object_new_string(place.bus->provider));
+				json_object_object_add(pm, "namespace", ph_json_string(place.ns->name));
+				json_object_object_add(pm, "device", ph_json_string(place.ns->blockdev));
+				json_object_object_add(pm, "provider", ph_json_string(place.bus->provider));
 				json_object_object_add(pm, "can_clear", json_object_new_boolean(place.bus->can_clear));
-				json_object_object_add(pm, "can_clear_reason", json_object_new_string(place.bus->clear_reason));
+				json_object_object_add(pm, "can_clear_reason", ph_json_string(place.bus->clear_reason));
 			}
 			json_object_object_add(j, "pmem", pm);
-			json_object_object_add(j, "repair", json_object_new_string(place.ns ? what : "none: the file is not on pmem"));
+			json_object_object_add(j, "repair", ph_json_string(place.ns ? what : "none: the file is not on pmem"));
 			json_object_array_add(out, j);
 		} else {
-			printf("%s\n", place.path);
+			printf("%s\n", cli_text(place.path));
 			if (rule)
-				printf("      rule: %s:%u (%s)\n", rule->file, rule->match_line, rule->name);
+				printf("      rule: %s:%u (%s)\n", cli_text(rule->file), rule->match_line, cli_text(rule->name));
 			else
 				printf("      rule: none matches: report only\n");
 			printf("    action: %s", ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT));
 			if (source)
-				printf(", source %s", source);
+				printf(", source %s", cli_text(source));
 			if (rule && rule->has_fallback)
 				printf(", fallback %s", ph_action_to_string(rule->fallback));
 			if (rule && rule->action == PH_ACTION_EXEC)
-				printf(", hook %s", rule->hook[0]);
+				printf(", hook %s", cli_text(rule->hook[0]));
 			printf(", sharers %s\n", ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER));
-			printf("filesystem: %s on %s (%s, %u-byte blocks%s%s)\n", place.fstype, place.mountpoint,
+			printf("filesystem: %s on %s (%s, %u-byte blocks%s%s)\n", cli_text(place.fstype),
+			       cli_text(place.mountpoint),
 			       place.reflink ? "reflink" : "no reflink", place.block_size,
 			       place.dax ? ", DAX" : "", place.fsnode ? "" : "");
 			if (place.ns)
 				printf("      pmem: %s, /dev/%s on %s %s: %s (%s)\n", place.ns->name, place.ns->blockdev,
 				       place.bus->name, place.bus->provider, place.bus->can_clear ? "can clear" : "cannot clear",
-				       place.bus->clear_reason);
+				       cli_text(place.bus->clear_reason));
 			else
-				printf("      pmem: none (%s is not on a pmem device: pmemheal never repairs it)\n", place.fsnode);
+				printf("      pmem: none (%s is not on a pmem device: pmemheal never repairs it)\n",
+				       cli_text(place.fsnode));
 			if (place.ns)
-				printf("  a repair: %s\n", what);
+				printf("  a repair: %s\n", cli_text(what));
 			printf("\n");
 		}
 		ph_place_done(&place);

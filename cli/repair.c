@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "ledger.h"
 #include "repair.h"
 #include "watch.h"
@@ -80,10 +81,10 @@ static struct json_object *plan_json(const struct ph_plan *p)
 {
 	struct json_object *j = json_object_new_object(), *pages = json_object_new_array();
 
-	json_object_object_add(j, "device", json_object_new_string(p->device));
+	json_object_object_add(j, "device", ph_json_string(p->device));
 	json_object_object_add(j, "sector", json_object_new_int64((int64_t)p->start));
 	json_object_object_add(j, "count", json_object_new_int64((int64_t)p->count));
-	json_object_object_add(j, "mount", p->mountpoint ? json_object_new_string(p->mountpoint) : NULL);
+	json_object_object_add(j, "mount", p->mountpoint ? ph_json_string(p->mountpoint) : NULL);
 	json_object_object_add(j, "can_clear", json_object_new_boolean(p->can_clear));
 	json_object_object_add(j, "reflink", json_object_new_boolean(p->reflink));
 	for (size_t i = 0; i < p->n_pages; i++) {
@@ -94,25 +95,25 @@ static struct json_object *plan_json(const struct ph_plan *p)
 		json_object_object_add(pj, "sector", json_object_new_int64((int64_t)pg->sector));
 		json_object_object_add(pj, "bad_sectors", json_object_new_int(pg->bad_mask));
 		json_object_object_add(pj, "memory_failure", json_object_new_boolean(pg->memory_failure));
-		json_object_object_add(pj, "mode", json_object_new_string(ph_mode_to_string(pg->mode)));
+		json_object_object_add(pj, "mode", ph_json_string(ph_mode_to_string(pg->mode)));
 		json_object_object_add(pj, "shared", json_object_new_boolean(pg->shared));
 		json_object_object_add(pj, "bytes_at_risk", json_object_new_int64((int64_t)pg->bytes_lost));
-		json_object_object_add(pj, "explain", pg->explain ? json_object_new_string(pg->explain) : NULL);
-		json_object_object_add(pj, "held_open_by", pg->holders ? json_object_new_string(pg->holders) : NULL);
+		json_object_object_add(pj, "explain", pg->explain ? ph_json_string(pg->explain) : NULL);
+		json_object_object_add(pj, "held_open_by", pg->holders ? ph_json_string(pg->holders) : NULL);
 		for (size_t k = 0; k < pg->n_owners; k++) {
 			const struct ph_plan_owner *o = &pg->owners[k];
 			struct json_object *oj = json_object_new_object();
 
-			json_object_object_add(oj, "path", o->path ? json_object_new_string(o->path) : NULL);
+			json_object_object_add(oj, "path", o->path ? ph_json_string(o->path) : NULL);
 			json_object_object_add(oj, "inode", json_object_new_int64((int64_t)o->inode));
 			json_object_object_add(oj, "offset", json_object_new_int64((int64_t)o->file_offset));
-			json_object_object_add(oj, "action", json_object_new_string(ph_action_to_string(o->action)));
-			json_object_object_add(oj, "rule", o->rule ? json_object_new_string(o->rule->file) : NULL);
+			json_object_object_add(oj, "action", ph_json_string(ph_action_to_string(o->action)));
+			json_object_object_add(oj, "rule", o->rule ? ph_json_string(o->rule->file) : NULL);
 			if (o->n_links > 0) {
 				struct json_object *lj = json_object_new_array();
 
 				for (size_t l = 0; l < o->n_links; l++)
-					json_object_array_add(lj, json_object_new_string(o->links[l]));
+					json_object_array_add(lj, ph_json_string(o->links[l]));
 				json_object_object_add(oj, "hard_links", lj);
 			}
 			json_object_array_add(owners, oj);
@@ -120,8 +121,8 @@ static struct json_object *plan_json(const struct ph_plan *p)
 		for (size_t k = 0; k < pg->n_steps; k++) {
 			struct json_object *sj = json_object_new_object();
 
-			json_object_object_add(sj, "step", json_object_new_string(ph_step_to_string(pg->steps[k].kind)));
-			json_object_object_add(sj, "detail", json_object_new_string(pg->steps[k].detail));
+			json_object_object_add(sj, "step", ph_json_string(ph_step_to_string(pg->steps[k].kind)));
+			json_object_object_add(sj, "detail", ph_json_string(pg->steps[k].detail));
 			json_object_array_add(steps, sj);
 		}
 		json_object_object_add(pj, "owners", owners);
@@ -134,20 +135,21 @@ static struct json_object *plan_json(const struct ph_plan *p)
 
 static void plan_print(const struct ph_range_row *row, const struct ph_plan *p)
 {
-	printf("range %" PRIu64 "+%" PRIu64 " on %s (%s), %s%s:\n", p->start, p->count, p->device,
+	printf("range %" PRIu64 "+%" PRIu64 " on %s (%s), %s%s:\n", p->start, p->count, cli_text(p->device),
 	       ph_state_to_string(row->state), p->can_clear ? "the bus clears" : "the bus cannot clear",
 	       p->reflink ? ", reflink" : "");
 	for (size_t i = 0; i < p->n_pages; i++) {
 		const struct ph_plan_page *pg = &p->pages[i];
 
 		printf("  page %" PRIu64 " [%s]%s: %s\n", pg->sector, ph_mode_to_string(pg->mode),
-		       pg->memory_failure ? " (went through memory_failure)" : "", pg->explain ? pg->explain : "");
+		       pg->memory_failure ? " (went through memory_failure)" : "", pg->explain ? cli_text(pg->explain) : "");
 		for (size_t k = 0; k < pg->n_steps; k++)
-			printf("    %zu. %-18s %s\n", k + 1, ph_step_to_string(pg->steps[k].kind), pg->steps[k].detail);
+			printf("    %zu. %-18s %s\n", k + 1, ph_step_to_string(pg->steps[k].kind),
+			       cli_text(pg->steps[k].detail));
 		if (pg->bytes_lost)
 			printf("    bytes at risk: %" PRIu64 "\n", pg->bytes_lost);
 		if (pg->holders)
-			printf("    open in %s: they keep the old inode until they close it\n", pg->holders);
+			printf("    open in %s: they keep the old inode until they close it\n", cli_text(pg->holders));
 	}
 }
 
@@ -339,10 +341,10 @@ int verb_repair(int argc, char *argv[])
 				struct json_object *rj = json_object_new_object();
 
 				json_object_object_add(rj, "id", json_object_new_int64(row->id));
-				json_object_object_add(rj, "device", json_object_new_string(row->device ? row->device : ""));
+				json_object_object_add(rj, "device", ph_json_string(row->device ? row->device : ""));
 				json_object_object_add(rj, "sector", json_object_new_int64((int64_t)row->start));
 				json_object_object_add(rj, "count", json_object_new_int64((int64_t)row->count));
-				json_object_object_add(rj, "state", json_object_new_string(ph_state_to_string(res.state)));
+				json_object_object_add(rj, "state", ph_json_string(ph_state_to_string(res.state)));
 				json_object_object_add(rj, "pages", json_object_new_int((int)res.pages));
 				json_object_object_add(rj, "repaired", json_object_new_int((int)res.written));
 				json_object_object_add(rj, "cleared", json_object_new_int((int)res.cleared));
@@ -351,17 +353,17 @@ int verb_repair(int argc, char *argv[])
 				json_object_object_add(rj, "failed", json_object_new_int((int)res.failed));
 				json_object_object_add(rj, "healed", json_object_new_int((int)res.healed));
 				json_object_object_add(rj, "bytes_lost", json_object_new_int64((int64_t)res.bytes_lost));
-				json_object_object_add(rj, "detail", res.detail ? json_object_new_string(res.detail) : NULL);
-				json_object_object_add(rj, "notes", res.notes ? json_object_new_string(res.notes) : NULL);
+				json_object_object_add(rj, "detail", res.detail ? ph_json_string(res.detail) : NULL);
+				json_object_object_add(rj, "notes", res.notes ? ph_json_string(res.notes) : NULL);
 				json_object_array_add(out, rj);
 			} else
 				printf("%s sectors %" PRIu64 "+%" PRIu64 ": %s (%u pages: %u repaired, %u cleared, %u pinned, "
 				       "%u recorded, %u failed; %" PRIu64 " bytes lost)%s%s\n",
-				       row->device ? row->device : "?", row->start, row->count, ph_state_to_string(res.state),
+				       row->device ? cli_text(row->device) : "?", row->start, row->count, ph_state_to_string(res.state),
 				       res.pages, res.written, res.cleared, res.pinned, res.recorded, res.failed,
-				       res.bytes_lost, res.detail ? ": " : "", res.detail ? res.detail : "");
+				       res.bytes_lost, res.detail ? ": " : "", res.detail ? cli_text(res.detail) : "");
 			if (res.notes && !json)
-				printf("  note: %s\n", res.notes);
+				printf("  note: %s\n", cli_text(res.notes));
 			if (k < 0 || res.failed)
 				ret = EXIT_REPAIR;
 			ph_repair_result_done(&res);

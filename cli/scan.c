@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "ledger.h"
 #include "mapper-json.h"
 #include "mapper.h"
@@ -142,9 +143,9 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 	if (s->json) {
 		struct json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "event", json_object_new_string("change"));
-		json_object_object_add(j, "change", json_object_new_string(ph_change_type_to_string(c->type)));
-		json_object_object_add(j, "trigger", json_object_new_string(trigger));
+		json_object_object_add(j, "event", ph_json_string("change"));
+		json_object_object_add(j, "change", ph_json_string(ph_change_type_to_string(c->type)));
+		json_object_object_add(j, "trigger", ph_json_string(trigger));
 		json_object_object_add(j, "time_usec", json_object_new_int64((int64_t)ph_now_usec()));
 		/* when the change was known, and when its owners were */
 		json_object_object_add(j, "woke_mono_usec", json_object_new_int64((int64_t)ph_monitor_get_wake_usec(s->mon)));
@@ -152,31 +153,32 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 		if (map)
 			json_object_object_add(j, "mapped_mono_usec", json_object_new_int64((int64_t)mapped));
 		json_object_object_add(j, "id", json_object_new_int64(c->row.id));
-		json_object_object_add(j, "namespace", json_object_new_string(ns ? ns->name : c->row.ns_id));
-		json_object_object_add(j, "namespace_id", json_object_new_string(c->row.ns_id));
-		json_object_object_add(j, "device", json_object_new_string(c->row.device ? c->row.device : ""));
+		json_object_object_add(j, "namespace", ph_json_string(ns ? ns->name : c->row.ns_id));
+		json_object_object_add(j, "namespace_id", ph_json_string(c->row.ns_id));
+		json_object_object_add(j, "device", ph_json_string(c->row.device ? c->row.device : ""));
 		json_object_object_add(j, "sector", json_object_new_int64((int64_t)c->row.start));
 		json_object_object_add(j, "count", json_object_new_int64((int64_t)c->row.count));
 		if (c->type == PH_CHANGE_GROWN || c->type == PH_CHANGE_SHRUNK) {
 			json_object_object_add(j, "old_sector", json_object_new_int64((int64_t)c->old_start));
 			json_object_object_add(j, "old_count", json_object_new_int64((int64_t)c->old_count));
 		}
-		json_object_object_add(j, "state", json_object_new_string(ph_state_to_string(state)));
-		json_object_object_add(j, "origin", json_object_new_string(c->row.origin ? c->row.origin : ""));
+		json_object_object_add(j, "state", ph_json_string(ph_state_to_string(state)));
+		json_object_object_add(j, "origin", ph_json_string(c->row.origin ? c->row.origin : ""));
 		if (owners)
 			json_object_object_add(j, "owners", owners);
 		emit(s, j);
 		return;
 	}
 	printf("%-9s %-10s %s sectors %" PRIu64 "+%" PRIu64, ph_change_type_to_string(c->type),
-	       c->row.device ? c->row.device : "?", ns ? ns->name : c->row.ns_id, c->row.start, c->row.count);
+	       c->row.device ? cli_text(c->row.device) : "?", cli_text(ns ? ns->name : c->row.ns_id), c->row.start,
+	       c->row.count);
 	if (c->type == PH_CHANGE_GROWN || c->type == PH_CHANGE_SHRUNK)
 		printf(" (was %" PRIu64 "+%" PRIu64 ")", c->old_start, c->old_count);
 	printf(", %s", ph_state_to_string(state));
 	if (summary && *summary)
-		printf(": %s", summary);
+		printf(": %s", cli_text(summary));
 	if (s->watching)
-		printf("  [%s]", trigger);
+		printf("  [%s]", cli_text(trigger));
 	printf("\n");
 	json_object_put(owners);
 	fflush(stdout);
@@ -203,15 +205,15 @@ static void on_event(void *userdata, enum ph_monitor_event ev, const char *name,
 	if (s->json) {
 		struct json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "event", json_object_new_string(names[ev]));
-		json_object_object_add(j, "name", json_object_new_string(name));
-		json_object_object_add(j, "detail", detail ? json_object_new_string(detail) : NULL);
+		json_object_object_add(j, "event", ph_json_string(names[ev]));
+		json_object_object_add(j, "name", ph_json_string(name));
+		json_object_object_add(j, "detail", detail ? ph_json_string(detail) : NULL);
 		json_object_object_add(j, "mono_usec", json_object_new_int64((int64_t)mono_usec()));
 		emit(s, j);
 	} else if (ev == PH_MONITOR_SOURCE_ERROR)
 		cli_error("%s", detail);
 	else {
-		printf("%-9s %s (%s)\n", names[ev], name, detail ? detail : "");
+		printf("%-9s %s (%s)\n", names[ev], cli_text(name), detail ? cli_text(detail) : "");
 		fflush(stdout);
 	}
 }
@@ -313,9 +315,9 @@ int verb_scan(int argc, char *argv[])
 		if (s.json) {
 			struct json_object *doc = json_object_new_object();
 
-			json_object_object_add(doc, "ledger", json_object_new_string(ph_ledger_get_path(ledger)));
+			json_object_object_add(doc, "ledger", ph_json_string(ph_ledger_get_path(ledger)));
 			json_object_object_add(doc, "moved_aside", ph_ledger_get_moved_aside(ledger) ?
-					       json_object_new_string(ph_ledger_get_moved_aside(ledger)) : NULL);
+					       ph_json_string(ph_ledger_get_moved_aside(ledger)) : NULL);
 			json_object_object_add(doc, "namespaces",
 					       json_object_new_int64((int64_t)ph_monitor_get_topology(mon)->n_namespaces));
 			json_object_object_add(doc, "events", s.out);

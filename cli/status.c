@@ -18,6 +18,7 @@
 
 #include "blkdev.h"
 #include "cli.h"
+#include "escape.h"
 #include "ledger.h"
 #include "mapper-json.h"
 #include "mapper.h"
@@ -115,14 +116,15 @@ static void print_ns(const struct ph_topology *t, const struct ph_namespace *ns,
 	if (ns->data_offset != PH_UNKNOWN)
 		printf("      data: at %#" PRIx64 ", %" PRIu64 " KiB after the namespace's start\n", ns->start,
 		       ns->data_offset >> 10);
-	printf(" can clear: %s (%s)\n", bus->can_clear ? "yes" : "no", bus->clear_reason ? bus->clear_reason : "");
+	printf(" can clear: %s (%s)\n", bus->can_clear ? "yes" : "no", bus->clear_reason ? cli_text(bus->clear_reason) : "");
 	for (size_t i = 0; b && i < b->n_parts; i++) {
 		const struct ph_part *p = &b->parts[i];
 
 		if (p->mount)
-			printf("   mounted: %s on %s (%s)\n", p->node, p->mount->mountpoint, p->mount->fstype);
+			printf("   mounted: %s on %s (%s)\n", cli_text(p->node), cli_text(p->mount->mountpoint),
+			       cli_text(p->mount->fstype));
 		else if (b->partitioned)
-			printf("   mounted: %s: no\n", p->node);
+			printf("   mounted: %s: no\n", cli_text(p->node));
 	}
 	if (b && b->n_parts == 1 && !b->parts[0].mount)
 		printf("   mounted: no\n");
@@ -285,8 +287,8 @@ int verb_status(int argc, char *argv[])
 	if (json) {
 		doc = json_object_new_object();
 		jns = json_object_new_array();
-		json_object_object_add(doc, "ledger", l ? json_object_new_string(ph_ledger_get_path(l)) : NULL);
-		json_object_object_add(doc, "ledger_error", l ? NULL : json_object_new_string(lerr.message));
+		json_object_object_add(doc, "ledger", l ? ph_json_string(ph_ledger_get_path(l)) : NULL);
+		json_object_object_add(doc, "ledger_error", l ? NULL : ph_json_string(lerr.message));
 		json_object_object_add(doc, "pending_repairs", pending < 0 ? NULL : json_object_new_int(pending));
 		json_object_object_add(doc, "namespaces", jns);
 	} else if (t->n_namespaces == 0)
@@ -316,31 +318,31 @@ int verb_status(int argc, char *argv[])
 			struct json_object *j = json_object_new_object(), *ranges = json_object_new_array(),
 					   *mounts = json_object_new_array();
 
-			json_object_object_add(j, "name", json_object_new_string(ns->name));
-			json_object_object_add(j, "id", json_object_new_string(ns->id));
-			json_object_object_add(j, "mode", json_object_new_string(ph_ns_mode_to_string(ns->mode)));
-			json_object_object_add(j, "blockdev", ns->blockdev ? json_object_new_string(ns->blockdev) : NULL);
-			json_object_object_add(j, "chardev", ns->chardev ? json_object_new_string(ns->chardev) : NULL);
+			json_object_object_add(j, "name", ph_json_string(ns->name));
+			json_object_object_add(j, "id", ph_json_string(ns->id));
+			json_object_object_add(j, "mode", ph_json_string(ph_ns_mode_to_string(ns->mode)));
+			json_object_object_add(j, "blockdev", ns->blockdev ? ph_json_string(ns->blockdev) : NULL);
+			json_object_object_add(j, "chardev", ns->chardev ? ph_json_string(ns->chardev) : NULL);
 			json_object_object_add(j, "size", json_object_new_int64((int64_t)ns->size));
 			json_object_object_add(j, "start", ns->start == PH_UNKNOWN ? NULL :
 					       json_object_new_int64((int64_t)ns->start));
 			json_object_object_add(j, "data_offset", ns->data_offset == PH_UNKNOWN ? NULL :
 					       json_object_new_int64((int64_t)ns->data_offset));
-			json_object_object_add(j, "region", json_object_new_string(rg->name));
-			json_object_object_add(j, "bus", json_object_new_string(bus->name));
-			json_object_object_add(j, "provider", json_object_new_string(bus->provider));
+			json_object_object_add(j, "region", ph_json_string(rg->name));
+			json_object_object_add(j, "bus", ph_json_string(bus->name));
+			json_object_object_add(j, "provider", ph_json_string(bus->provider));
 			json_object_object_add(j, "can_clear", json_object_new_boolean(bus->can_clear));
 			json_object_object_add(j, "can_clear_reason",
-					       bus->clear_reason ? json_object_new_string(bus->clear_reason) : NULL);
+					       bus->clear_reason ? ph_json_string(bus->clear_reason) : NULL);
 			for (size_t p = 0; b && p < b->n_parts; p++) {
 				struct json_object *mj;
 
 				if (!b->parts[p].mount)
 					continue;
 				mj = json_object_new_object();
-				json_object_object_add(mj, "device", json_object_new_string(b->parts[p].node));
-				json_object_object_add(mj, "mount", json_object_new_string(b->parts[p].mount->mountpoint));
-				json_object_object_add(mj, "fstype", json_object_new_string(b->parts[p].mount->fstype));
+				json_object_object_add(mj, "device", ph_json_string(b->parts[p].node));
+				json_object_object_add(mj, "mount", ph_json_string(b->parts[p].mount->mountpoint));
+				json_object_object_add(mj, "fstype", ph_json_string(b->parts[p].mount->fstype));
 				json_object_array_add(mounts, mj);
 			}
 			json_object_object_add(j, "mounts", mounts);
@@ -350,10 +352,10 @@ int verb_status(int argc, char *argv[])
 				json_object_object_add(rj, "id", s.v[k].id ? json_object_new_int64(s.v[k].id) : NULL);
 				json_object_object_add(rj, "sector", json_object_new_int64((int64_t)s.v[k].start));
 				json_object_object_add(rj, "count", json_object_new_int64((int64_t)s.v[k].count));
-				json_object_object_add(rj, "state", json_object_new_string(ph_state_to_string(s.v[k].state)));
+				json_object_object_add(rj, "state", ph_json_string(ph_state_to_string(s.v[k].state)));
 				json_object_object_add(rj, "in_kernel", json_object_new_boolean(s.v[k].in_kernel));
 				json_object_object_add(rj, "in_ledger", json_object_new_boolean(s.v[k].in_ledger));
-				json_object_object_add(rj, "origin", json_object_new_string(s.v[k].origin));
+				json_object_object_add(rj, "origin", ph_json_string(s.v[k].origin));
 				if (s.v[k].in_ledger) {
 					json_object_object_add(rj, "first_seen_usec", json_object_new_int64((int64_t)s.v[k].first_seen));
 					json_object_object_add(rj, "last_seen_usec", json_object_new_int64((int64_t)s.v[k].last_seen));
@@ -365,7 +367,7 @@ int verb_status(int argc, char *argv[])
 				struct json_object *fj = json_object_new_array();
 
 				for (size_t k = 0; k < nfiles; k++)
-					json_object_array_add(fj, json_object_new_string(files[k]));
+					json_object_array_add(fj, ph_json_string(files[k]));
 				json_object_object_add(j, "files", fj);
 				json_object_object_add(j, "owners", owners);
 				owners = NULL;
@@ -376,7 +378,7 @@ int verb_status(int argc, char *argv[])
 			if (verbose && nfiles > 0) {
 				printf("errors: Permanent errors have been detected in the following files:\n\n");
 				for (size_t k = 0; k < nfiles; k++)
-					printf("        %s\n", files[k]);
+					printf("        %s\n", cli_text(files[k]));
 				printf("\n");
 			}
 			for (size_t k = 0; verbose && owners && k < json_object_array_length(owners); k++) {
@@ -386,7 +388,7 @@ int verb_status(int argc, char *argv[])
 				    strcmp(json_object_get_string(v), "metadata") == 0) {
 					json_object_object_get_ex(o, "what", &v);
 					printf("errors: filesystem metadata (%s) is poisoned: unmount and repair it "
-					       "(xfs_repair, e2fsck)\n\n", json_object_get_string(v));
+					       "(xfs_repair, e2fsck)\n\n", cli_text(json_object_get_string(v)));
 				}
 			}
 		}
@@ -403,7 +405,7 @@ int verb_status(int argc, char *argv[])
 		for (size_t i = 0; i < scan->n_outside; i++) {
 			struct json_object *o = json_object_new_object();
 
-			json_object_object_add(o, "region", json_object_new_string(t->regions[scan->outside[i].region].name));
+			json_object_object_add(o, "region", ph_json_string(t->regions[scan->outside[i].region].name));
 			json_object_object_add(o, "sector", json_object_new_int64((int64_t)scan->outside[i].start));
 			json_object_object_add(o, "count", json_object_new_int64((int64_t)scan->outside[i].count));
 			json_object_object_add(o, "untranslated", json_object_new_boolean(scan->outside[i].untranslated));
@@ -412,9 +414,9 @@ int verb_status(int argc, char *argv[])
 		for (size_t i = 0; i < scan->n_errors; i++) {
 			struct json_object *o = json_object_new_object();
 
-			json_object_object_add(o, "device", json_object_new_string(scan->errors[i].device));
-			json_object_object_add(o, "path", json_object_new_string(scan->errors[i].path));
-			json_object_object_add(o, "message", json_object_new_string(scan->errors[i].message));
+			json_object_object_add(o, "device", ph_json_string(scan->errors[i].device));
+			json_object_object_add(o, "path", ph_json_string(scan->errors[i].path));
+			json_object_object_add(o, "message", ph_json_string(scan->errors[i].message));
 			json_object_array_add(errors, o);
 		}
 		json_object_object_add(doc, "outside", outside);

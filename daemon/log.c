@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 static int max_level = LOG_INFO;
@@ -54,10 +56,16 @@ int log_level_from_string(const char *s)
 static void log_va(int level, int error, int m_errno, const char *file, int line, const char *func,
 		   const char *format, va_list ap)
 {
-	char msg[2048];
+	char raw[2048];
+	_cleanup_free_ char *escaped = NULL;
+	const char *msg;
 
 	errno = m_errno;
-	vsnprintf(msg, sizeof(msg), format, ap);
+	vsnprintf(raw, sizeof(raw), format, ap);
+	/* File names in messages are the users': one line, nothing that
+	 * journalctl or a terminal would act on, valid UTF-8 (escape.h). */
+	escaped = ph_escape_text(raw, SIZE_MAX);
+	msg = escaped ? escaped : "(out of memory formatting a log message)";
 	if (to_journal) {
 		char f_file[256], f_line[32];
 		int r;
@@ -76,7 +84,7 @@ static void log_va(int level, int error, int m_errno, const char *file, int line
 		/* The journal refused it: stderr is the journal's stream too. */
 	}
 	{
-		char out[2100];
+		char out[8300];
 		int n = snprintf(out, sizeof(out), "pmemheald: %s%s\n",
 				 level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "warning: " : "", msg);
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 
+#include "escape.h"
 #include "mapper-fiemap.h"
 #include "mapper-json.h"
 
@@ -21,7 +22,7 @@
 
 static struct json_object *jstr(const char *s)
 {
-	return s ? json_object_new_string(s) : NULL;
+	return s ? ph_json_string(s) : NULL;
 }
 
 static struct json_object *jint(uint64_t v)

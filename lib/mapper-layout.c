@@ -200,12 +200,31 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /*
+ * A budget for walking the journal's extent tree.  Index entries may all
+ * point at the same block, so a crafted tree of four levels multiplies into
+ * hundreds of millions of extents, and memory and time with them.  No real
+ * journal comes near these: mke2fs makes one of at most a few GiB in a
+ * handful of extents (32768 blocks each), and even one extent per block of
+ * a 1 GiB journal in 4 KiB blocks is 262144 extents.  Past either limit the
+ * tree is refused as corrupt.
+ */
+#define EXT4_JOURNAL_MAX_EXTENTS 262144
+#define EXT4_JOURNAL_MAX_NODES 4096
+
+struct ext4_budget {
+	unsigned extents, nodes;
+};
+
+/*
  * Add the extents of one extent-tree node (a header and its entries, 'len'
- * bytes).  Index entries are followed by reading the child block from fd
- * (bs bytes each), at most 'levels' deep; without fd they are -ENXIO.
+ * bytes) at the given depth (the depth its parent's index implies; the root
+ * says its own, ~0U).  Index entries are followed by reading the child block
+ * from fd (bs bytes each), at most 'levels' deep; without fd they are
+ * -ENXIO.  A tree that is not a tree (a child at the wrong depth) or that
+ * is bigger than the budget is -EUCLEAN.
  */
 static int ext4_node(struct ph_layout *l, const uint8_t *p, size_t len, uint64_t bs, int fd,
-		     unsigned levels)
+		     unsigned levels, unsigned want_depth, struct ext4_budget *budget)
 {
 	uint16_t entries, depth;
 	uint64_t spb = bs >> PH_SECTOR_SHIFT;
@@ -216,6 +235,8 @@ static int ext4_node(struct ph_layout *l, const uint8_t *p, size_t len, uint64_t
 	depth = le16(p + 6);
 	if (12 + (size_t)entries * 12 > len)
 		return -EBADMSG;
+	if (want_depth != ~0U && depth != want_depth)
+		return -EUCLEAN;
 	if (depth > 0 && (fd < 0 || levels == 0))
 		return fd < 0 ? -ENXIO : -ELOOP;
 	for (unsigned i = 0; i < entries; i++) {
@@ -225,18 +246,25 @@ static int ext4_node(struct ph_layout *l, const uint8_t *p, size_t len, uint64_t
 		if (depth > 0) {
 			/* ext4_extent_idx: ei_block, ei_leaf_lo, ei_leaf_hi */
 			uint64_t child = le32(e + 4) | (uint64_t)le16(e + 8) << 32;
-			_cleanup_free_ uint8_t *blk = malloc(bs);
+			_cleanup_free_ uint8_t *blk = NULL;
 
+			if (++budget->nodes > EXT4_JOURNAL_MAX_NODES)
+				return -EUCLEAN;
+			if (child > (uint64_t)INT64_MAX / bs)
+				return -EBADMSG;
+			blk = malloc(bs);
 			if (!blk)
 				return -ENOMEM;
 			if (pread(fd, blk, bs, (off_t)(child * bs)) != (ssize_t)bs)
 				return -EIO;
-			r = ext4_node(l, blk, bs, bs, fd, levels - 1);
+			r = ext4_node(l, blk, bs, bs, fd, levels - 1, depth - 1u, budget);
 		} else {
 			/* ext4_extent: ee_block, ee_len, ee_start_hi, ee_start_lo */
 			uint32_t n = le16(e + 4);
 			uint64_t start = le32(e + 8) | (uint64_t)le16(e + 6) << 32;
 
+			if (++budget->extents > EXT4_JOURNAL_MAX_EXTENTS)
+				return -EUCLEAN;
 			if (n > 32768)
 				n -= 32768; /* an unwritten extent */
 			r = add_region(l, start * spb, (uint64_t)n * spb, "log");
@@ -263,7 +291,9 @@ _public_ int ph_layout_parse_ext4_sb(const uint8_t *sb, size_t len, int fd, stru
 		return -ENOMEM;
 	/* An internal journal whose inode's block map is backed up here. */
 	if (le32(sb + 0xE0) != 0 && sb[0xFD] == EXT3_JNL_BACKUP_BLOCKS) {
-		r = ext4_node(l, sb + 0x10C, 60, 1024ULL << log_bs, fd, 4);
+		struct ext4_budget budget = { 0 };
+
+		r = ext4_node(l, sb + 0x10C, 60, 1024ULL << log_bs, fd, 4, ~0U, &budget);
 		if (r < 0)
 			return r;
 	}

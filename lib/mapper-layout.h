@@ -35,5 +35,7 @@ bool ph_layout_has_inodes(const struct ph_layout *l);
 
 /* Parse an ext4 superblock (the 1024 bytes at offset 1024) into the
  * journal's extents.  Index blocks of a deeper extent tree are read from fd;
- * with fd < 0 they are -ENXIO.  Exposed for tests. */
+ * with fd < 0 they are -ENXIO.  A tree with a child at the wrong depth, or
+ * with more extents or index blocks than any real journal has, is -EUCLEAN.
+ * Exposed for tests. */
 int ph_layout_parse_ext4_sb(const uint8_t *sb, size_t len, int fd, struct ph_layout **ret);

@@ -78,43 +78,78 @@ _public_ int ph_glob_check(const char *pattern, const char **ret_reason)
 	return reason ? -EINVAL : 0;
 }
 
-/* Match pattern components against path components, '**' spanning any. */
-static bool match_parts(char **pat, size_t np, char **path, size_t nq)
+/* Split an absolute path at '/' in place, empty components dropped.  The
+ * array holds every component: a deep path is never cut short. */
+static int split(char *s, char ***ret, size_t *ret_n)
 {
-	if (np == 0)
-		return nq == 0;
-	if (strcmp(pat[0], "**") == 0) {
-		for (size_t skip = 0; skip <= nq; skip++)
-			if (match_parts(pat + 1, np - 1, path + skip, nq - skip))
-				return true;
-		return false;
-	}
-	if (nq == 0 || fnmatch(pat[0], path[0], FNM_PERIOD) != 0)
-		return false;
-	return match_parts(pat + 1, np - 1, path + 1, nq - 1);
+	size_t n = 0, max = 1;
+	char *save = NULL;
+	char **parts;
+
+	for (const char *c = s; *c; c++)
+		max += *c == '/';
+	parts = calloc(max, sizeof(*parts));
+	if (!parts)
+		return -ENOMEM;
+	for (char *t = strtok_r(s, "/", &save); t; t = strtok_r(NULL, "/", &save))
+		parts[n++] = t;
+	*ret = parts;
+	*ret_n = n;
+	return 0;
 }
 
-static size_t split(char *s, char **parts, size_t max)
+/* Pattern components against path components: a "**" component matches any
+ * run of components (none included), any other one exactly one component,
+ * through fnmatch().  This is wildcard matching with components as letters,
+ * so the classic two-pointer walk applies: on a mismatch, go back to just
+ * after the last "**" only, and let it swallow one more component.  An
+ * earlier "**" never needs to be revisited (whatever it would take, the
+ * later one can take instead), so the work is at most np * nq comparisons
+ * where trying every split was exponential in the number of "**". */
+static bool match_parts(char **pat, size_t np, char **path, size_t nq, uint64_t *steps)
 {
-	size_t n = 0;
-	char *save = NULL;
+	size_t pi = 0, qi = 0, star = SIZE_MAX, mark = 0;
 
-	for (char *t = strtok_r(s, "/", &save); t && n < max; t = strtok_r(NULL, "/", &save))
-		parts[n++] = t;
-	return n;
+	while (qi < nq) {
+		(*steps)++;
+		if (pi < np && strcmp(pat[pi], "**") == 0) {
+			star = pi++;
+			mark = qi;
+		} else if (pi < np && fnmatch(pat[pi], path[qi], FNM_PERIOD) == 0) {
+			pi++;
+			qi++;
+		} else if (star != SIZE_MAX) {
+			pi = star + 1;
+			qi = ++mark;
+		} else
+			return false;
+	}
+	while (pi < np && strcmp(pat[pi], "**") == 0)
+		pi++;
+	return pi == np;
+}
+
+bool ph_glob_match_steps(const char *pattern, const char *path, uint64_t *ret_steps)
+{
+	_cleanup_free_ char *p = NULL, *q = NULL;
+	_cleanup_free_ char **pp = NULL, **qq = NULL;
+	size_t np, nq;
+
+	*ret_steps = 0;
+	if (!pattern || !path || pattern[0] != '/' || path[0] != '/')
+		return false;
+	p = strdup(pattern);
+	q = strdup(path);
+	if (!p || !q || split(p, &pp, &np) < 0 || split(q, &qq, &nq) < 0)
+		return false;
+	return match_parts(pp, np, qq, nq, ret_steps);
 }
 
 _public_ bool ph_glob_match(const char *pattern, const char *path)
 {
-	_cleanup_free_ char *p = strdup(pattern), *q = strdup(path);
-	char *pp[256], *qq[256];
-	size_t np, nq;
+	uint64_t steps;
 
-	if (!p || !q || pattern[0] != '/' || path[0] != '/')
-		return false;
-	np = split(p, pp, ELEMENTSOF(pp));
-	nq = split(q, qq, ELEMENTSOF(qq));
-	return match_parts(pp, np, qq, nq);
+	return ph_glob_match_steps(pattern, path, &steps);
 }
 
 /* ---- loading ----------------------------------------------------------- */

@@ -101,6 +101,9 @@ const struct ph_rule *ph_policy_match(const struct ph_policy *p, const char *pat
 /* Globs: fnmatch per path component ('*', '?', '[...]' never cross '/'),
  * and a component "**" matches any number of components. */
 bool ph_glob_match(const char *pattern, const char *path);
+/* The same, counting the component comparisons made (at most
+ * (components in pattern + 1) * (components in path + 1)); for tests. */
+bool ph_glob_match_steps(const char *pattern, const char *path, uint64_t *ret_steps);
 /* 0, or -EINVAL with a reason for a pattern that cannot be used. */
 int ph_glob_check(const char *pattern, const char **ret_reason);
 

@@ -24,6 +24,7 @@
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
+#include "escape.h"
 #include "ledger.h"
 #include "mapper.h"
 #include "record.h"
@@ -145,21 +146,11 @@ static bool set(const char *s)
 	return s && *s;
 }
 
-/* s with control characters escaped (\n, \t, \xNN): MESSAGE is one line. */
+/* s escaped as all text output is (escape.h): MESSAGE is one line, and
+ * what journalctl shows of it cannot drive the terminal. */
 static void put_escaped(FILE *m, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '\n')
-			fputs("\\n", m);
-		else if (*p == '\t')
-			fputs("\\t", m);
-		else if (*p == '\\')
-			fputs("\\\\", m);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(m, "\\x%02x", *p);
-		else
-			fputc(*p, m);
-	}
+	ph_escape_text_to(m, s, SIZE_MAX);
 }
 
 /* "salvage" -> "salvaged": what a repair did, for MESSAGE. */

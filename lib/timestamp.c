@@ -199,9 +199,9 @@ static int parse_epoch(const char *s, uint64_t *ret)
 	if (!isdigit((unsigned char)*p))
 		return -EINVAL;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (sec > (UINT64_MAX / USEC_PER_SEC - 9) / 10)
-			return -ERANGE;
 		sec = sec * 10 + (uint64_t)(*p - '0');
+		if (sec > UINT64_MAX / USEC_PER_SEC)
+			return -ERANGE;
 	}
 	if (*p == '.') {
 		p++;
@@ -215,6 +215,10 @@ static int parse_epoch(const char *s, uint64_t *ret)
 	}
 	if (*p)
 		return -EINVAL;
+	/* sec * 10^6 fits (checked above); the fraction may still carry it
+	 * past UINT64_MAX, and a wrapped sum would be a 1970 date. */
+	if (sec * USEC_PER_SEC > UINT64_MAX - frac)
+		return -ERANGE;
 	*ret = sec * USEC_PER_SEC + frac;
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "idset.h"
 #include "ledger.h"
 #include "record.h"
 #include "scrub.h"
@@ -39,6 +40,7 @@ struct ph_worker {
 	/* under mu: requests */
 	int64_t *queue;
 	size_t q_head, q_n, q_cap;
+	struct ph_idset queued; /* the ids in queue[q_head..q_n) */
 	char **scrubs;
 	size_t n_scrubs, scrubs_cap;
 	struct ph_policy *next_policy;
@@ -139,6 +141,7 @@ _public_ struct ph_worker *ph_worker_free(struct ph_worker *w)
 		ph_worker_report_done(&w->reports[i]);
 	free(w->reports);
 	free(w->queue);
+	ph_idset_done(&w->queued);
 	for (size_t i = 0; i < w->n_scrubs; i++)
 		free(w->scrubs[i]);
 	free(w->scrubs);
@@ -178,14 +181,9 @@ _public_ int ph_worker_next_report(struct ph_worker *w, struct ph_worker_report 
 	return r;
 }
 
-static bool queued_locked(const struct ph_worker *w, int64_t id)
+static bool queued_locked(struct ph_worker *w, int64_t id)
 {
-	if (w->current == id)
-		return true;
-	for (size_t i = w->q_head; i < w->q_n; i++)
-		if (w->queue[i] == id)
-			return true;
-	return false;
+	return w->current == id || ph_idset_contains(&w->queued, id);
 }
 
 _public_ int ph_worker_queue_range(struct ph_worker *w, int64_t id)
@@ -195,10 +193,11 @@ _public_ int ph_worker_queue_range(struct ph_worker *w, int64_t id)
 	pthread_mutex_lock(&w->mu);
 	if (queued_locked(w, id))
 		r = 0;
-	else if (PH_GROW(w->queue, w->q_cap, w->q_n + 1, 64) < 0)
+	else if (ph_idset_reserve(&w->queued) < 0 || PH_GROW(w->queue, w->q_cap, w->q_n + 1, 64) < 0)
 		r = -ENOMEM;
 	else {
 		w->queue[w->q_n++] = id;
+		ph_idset_put(&w->queued, id);
 		pthread_cond_broadcast(&w->cond);
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -248,6 +247,16 @@ _public_ size_t ph_worker_get_pending(struct ph_worker *w)
 
 	pthread_mutex_lock(&w->mu);
 	n = w->q_n - w->q_head + (w->current != 0);
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+uint64_t ph_worker_get_dedup_probes(struct ph_worker *w)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->queued.probes;
 	pthread_mutex_unlock(&w->mu);
 	return n;
 }
@@ -514,6 +523,7 @@ static void *worker_main(void *userdata)
 			w->n_scrubs--;
 		} else {
 			id = w->queue[w->q_head++];
+			ph_idset_remove(&w->queued, id);
 			if (w->q_head == w->q_n)
 				w->q_head = w->q_n = 0;
 			w->current = id;

@@ -82,5 +82,7 @@ void ph_worker_topology_changed(struct ph_worker *w);
 size_t ph_worker_get_pending(struct ph_worker *w);
 /* The range being repaired now, 0 when none. */
 int64_t ph_worker_get_current(struct ph_worker *w);
+/* Queued ids compared so far while deduplicating ranges; for tests. */
+uint64_t ph_worker_get_dedup_probes(struct ph_worker *w);
 /* Finish the current range and end (PH_WORKER_STOPPED follows). */
 void ph_worker_stop(struct ph_worker *w);

@@ -166,6 +166,26 @@ mkdir "$T/dir"
 cp "$T/x.journal" "$T/dir/"
 check_eq "--directory" "$("$PMEMHEAL" history --directory "$T/dir" --json --path /mnt/a | jq -c 'length')" 5
 
+# A name with a terminal escape, a C1 CSI and a byte that is not UTF-8
+# (in its own journal, so the counts above stay): escaped in the table,
+# valid UTF-8 in --json (U+FFFD for the bad byte).
+"$EXPORT" @"$(t 30)" data-lost device=pmem3 sector=8 count=8 "path=/mnt3/"$'\e[2J\xc2\x9b\xff'.dat \
+	bytes_lost=4096 action=zero >"$T/evil.export"
+"$JR" -o "$T/evil.journal" - <"$T/evil.export" 2>"$T/jr.log" || { cat "$T/jr.log"; exit 1; }
+check_eq "table: escapes and bytes that are not UTF-8 shown, not sent" \
+	"$("$PMEMHEAL" history --file "$T/evil.journal" | grep data-lost | tr -s ' ' | cut -d' ' -f3-)" \
+	'data-lost pmem3:8+8 zero - 4096 /mnt3/\x1b[2J\u009b\xff.dat'
+"$PMEMHEAL" history --file "$T/evil.journal" --json >"$T/evil.json"
+# (jq itself would repair invalid UTF-8: iconv checks the raw bytes)
+if iconv -f UTF-8 -t UTF-8 "$T/evil.json" >/dev/null 2>&1; then
+	ok "--json: the document is valid UTF-8"
+else
+	not_ok "--json: the document is valid UTF-8"
+fi
+check_eq "--json: the bad byte as U+FFFD" \
+	"$(jq -r '.[0].path' "$T/evil.json" | od -An -tx1 | tr -d ' \n')" \
+	"$(printf '/mnt3/\033[2J\302\233\357\277\275.dat\n' | od -An -tx1 | tr -d ' \n')"
+
 # errors: usage is 2, a journal that cannot be read 1
 err() { # err DESC WANT-STATUS STDERR-REGEX ARGS...
 	desc=$1 want=$2 re=$3

@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <fnmatch.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "faketree.h"
@@ -49,6 +51,140 @@ static void test_globs(void **state)
 	assert_int_equal(ph_glob_check("/srv/[abc", &why), -EINVAL);
 	assert_non_null(strstr(why, "unterminated"));
 	assert_int_equal(ph_glob_check("srv/*", &why), -EINVAL);
+}
+
+/* The matcher as it was before it became linear: recursive, one level per
+ * '**', exponential in their number.  Kept here as the reference for the
+ * meaning of a glob. */
+static bool ref_parts(char **pat, size_t np, char **path, size_t nq)
+{
+	if (np == 0)
+		return nq == 0;
+	if (strcmp(pat[0], "**") == 0) {
+		for (size_t skip = 0; skip <= nq; skip++)
+			if (ref_parts(pat + 1, np - 1, path + skip, nq - skip))
+				return true;
+		return false;
+	}
+	if (nq == 0 || fnmatch(pat[0], path[0], FNM_PERIOD) != 0)
+		return false;
+	return ref_parts(pat + 1, np - 1, path + 1, nq - 1);
+}
+
+static size_t ref_split(char *s, char **parts, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(s, "/", &save); t && n < max; t = strtok_r(NULL, "/", &save))
+		parts[n++] = t;
+	return n;
+}
+
+static bool ref_match(const char *pattern, const char *path)
+{
+	char p[4096], q[4096], *pp[256], *qq[256];
+	size_t np, nq;
+
+	if (pattern[0] != '/' || path[0] != '/')
+		return false;
+	snprintf(p, sizeof(p), "%s", pattern);
+	snprintf(q, sizeof(q), "%s", path);
+	np = ref_split(p, pp, 256);
+	nq = ref_split(q, qq, 256);
+	return ref_parts(pp, np, qq, nq);
+}
+
+/* A table of patterns and paths: the new matcher means what the old one did. */
+static void test_glob_table(void **state)
+{
+	static const char *const pats[] = {
+		"/", "/**", "/*", "/srv/**", "/srv/**/db", "/srv/*/db", "/srv/**/*.wal",
+		"/**/db/**", "/**/**", "/srv/**/**/db", "/srv/**/a/**/b", "/*/**/*",
+		"/srv/.*", "/srv/**/.*", "/srv/[a-c]*", "/srv/?", "/srv/\\*", "/srv//db",
+		"/srv/db/", "/.hidden/**", "/**/.x", "/srv/**/db/**/*.wal", "relative/**",
+	};
+	static const char *const paths[] = {
+		"/", "/srv", "/srv/db", "/srv/a/db", "/srv/a/b/c/db", "/srv/dbx", "/srv/a/dbx",
+		"/srv/db/a.wal", "/srv/db/x/a.wal", "/srv/.hidden", "/srv/.hidden/db",
+		"/srv/a/b", "/srv/a/x/b", "/srv/b/a", "/srv/*", "/srv/c", "/srv/cc",
+		"//srv//db", "/srv/db/", "/.hidden/x", "/a/.x", "/x/db/y/z.wal", "relative/x",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(pats); i++)
+		for (size_t k = 0; k < ELEMENTSOF(paths); k++)
+			if (ph_glob_match(pats[i], paths[k]) != ref_match(pats[i], paths[k]))
+				fail_msg("'%s' on '%s': %d, was %d", pats[i], paths[k],
+					 ph_glob_match(pats[i], paths[k]), ref_match(pats[i], paths[k]));
+}
+
+/* Random patterns and paths from small alphabets, so that matches are
+ * frequent, against the reference.  The seed is fixed: a failure repeats. */
+static void test_glob_random(void **state)
+{
+	static const char *const pc[] = { "**", "**", "*", "a", "b", "?", "[ab]", ".*", "*a", "a*", "[!a]*", "" };
+	static const char *const qc[] = { "a", "b", ".a", "ab", "ba", "c", "" };
+	unsigned seed = 12345;
+	unsigned matched = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		char pat[256] = "", path[256] = "";
+		int np = rand_r(&seed) % 8, nq = rand_r(&seed) % 9;
+
+		for (int i = 0; i < np; i++) {
+			strcat(pat, "/");
+			strcat(pat, pc[rand_r(&seed) % ELEMENTSOF(pc)]);
+		}
+		for (int i = 0; i < nq; i++) {
+			strcat(path, "/");
+			strcat(path, qc[rand_r(&seed) % ELEMENTSOF(qc)]);
+		}
+		if (!pat[0])
+			strcpy(pat, "/");
+		if (!path[0])
+			strcpy(path, "/");
+		if (ph_glob_match(pat, path) != ref_match(pat, path))
+			fail_msg("'%s' on '%s': %d, was %d", pat, path, ph_glob_match(pat, path),
+				 ref_match(pat, path));
+		matched += ref_match(pat, path);
+	}
+	assert_true(matched > 1000); /* the inputs did exercise matches */
+}
+
+/* Many '**' and '*' against a deep path that almost matches: the old matcher
+ * tried every way to spread the path over the '**' (C(n+k, k) of them). */
+static void test_glob_many_stars(void **state)
+{
+	char pat[4096] = "", path[4096] = "";
+	uint64_t steps = 0;
+
+	for (int i = 0; i < 40; i++)
+		strcat(pat, "/**/*");
+	strcat(pat, "/x");
+	for (int i = 0; i < 200; i++)
+		strcat(path, "/a");
+	strcat(path, "/y");
+	assert_false(ph_glob_match_steps(pat, path, &steps));
+	/* at most one comparison per (pattern, path) component pair, plus the ends */
+	assert_true(steps <= (81 + 1) * (201 + 1));
+	path[strlen(path) - 1] = 'x';
+	assert_true(ph_glob_match_steps(pat, path, &steps));
+
+	/* '*' runs inside one component, long component names */
+	strcpy(pat, "/srv/**/");
+	for (int i = 0; i < 60; i++)
+		strcat(pat, "*a");
+	strcat(pat, "*b/**");
+	strcpy(path, "/srv");
+	for (int i = 0; i < 19; i++) {
+		size_t n = strlen(path);
+
+		path[n] = '/';
+		memset(path + n + 1, 'a', 200);
+		path[n + 201] = '\0';
+	}
+	strcat(path, "/end");
+	assert_false(ph_glob_match(pat, path));
 }
 
 static void test_layout(void **state)
@@ -260,6 +396,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_globs),
+		cmocka_unit_test(test_glob_table),
+		cmocka_unit_test(test_glob_random),
+		cmocka_unit_test(test_glob_many_stars),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_empty),

@@ -486,6 +486,23 @@ static void test_binary_safe(void **state)
 		assert_int_equal(strlen(c.data[i]), c.len[i]);
 	}
 	captured_done(&c);
+
+	/* Terminal escapes, C1 controls, a bidirectional override and bytes
+	 * that are not UTF-8: the field keeps them, MESSAGE shows them. */
+	{
+		static const char evil[] = "/mnt/\x1b[2J\xc2\x9b\xe2\x80\xae\xff.dat";
+		struct captured c2 = { 0 };
+
+		f.path = evil;
+		f.detail = NULL;
+		record(PH_EVENT_DATA_LOST, &f, &c2);
+		v = field(&c2, "PMEMHEAL_PATH", &len);
+		assert_int_equal(len, strlen(evil));
+		assert_memory_equal(v, evil, len);
+		v = field(&c2, "MESSAGE", NULL);
+		assert_non_null(strstr(v, "/mnt/\\x1b[2J\\u009b\\u202e\\xff.dat"));
+		captured_done(&c2);
+	}
 }
 
 /* Several entries in a row. */

@@ -147,6 +147,30 @@ static void test_refused(void **state)
 	}
 }
 
+/* Every sum and product in the parser either fits in 64 bits or is refused:
+ * a value just past UINT64_MAX microseconds must not wrap to a 1970 date. */
+static void test_overflow(void **state)
+{
+	uint64_t t;
+
+	set_tz("UTC");
+	assert_int_equal(parse_ok("@18446744073709.551615"), UINT64_MAX);
+	refused("@18446744073709.551616", -ERANGE);
+	refused("@18446744073709.999999", -ERANGE);
+	refused("@18446744073709.99999999999", -ERANGE);
+	refused("@18446744073710", -ERANGE);
+	refused("@99999999999999999999999", -ERANGE);
+	refused("+18446744073709s", -ERANGE); /* now + span */
+	refused("-18446744073709s", -ERANGE); /* before the epoch */
+	assert_int_equal(ph_parse_timespan("18446744073709s 551615us", &t), 0);
+	assert_int_equal(t, UINT64_MAX);
+	assert_int_equal(ph_parse_timespan("18446744073709s 551616us", &t), -ERANGE);
+	assert_int_equal(ph_parse_timespan("18446744073709s 1s", &t), -ERANGE);
+	assert_int_equal(ph_parse_timespan("18446744073709551615", &t), -ERANGE);
+	assert_int_equal(ph_parse_timespan("18446744073709551616us", &t), -ERANGE);
+	assert_int_equal(ph_parse_time("+1us", UINT64_MAX, &t), -ERANGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_local_dates),
 		cmocka_unit_test(test_relative),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

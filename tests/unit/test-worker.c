@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "faketree.h"
+#include "idset.h"
 #include "ledger.h"
 #include "metrics.h"
 #include "worker.h"
@@ -158,6 +160,123 @@ static void test_reports(void **state)
 	ph_worker_free(w);
 }
 
+#define MANY 100000
+
+/* Distinct ids spread over 2^40 (an odd multiplier is a bijection modulo a
+ * power of two), offset past the sequential ones. */
+static int64_t scattered(int64_t i)
+{
+	return (int64_t)(((uint64_t)i * UINT64_C(2654435761)) & ((UINT64_C(1) << 40) - 1)) + (INT64_C(1) << 41);
+}
+
+/* 10^5 ranges at start (and again on each SIGHUP): each is queued once, and
+ * telling a queued id apart costs a few comparisons, not a walk of the
+ * whole queue (that was 10^10 comparisons, seconds in the event loop). */
+static void test_dedup_many(void **state)
+{
+	struct fixture *f = *state;
+	struct ph_worker *w = NULL;
+	uint64_t ops = 0;
+
+	assert_int_equal(ph_worker_new(f->ctx, f->dir, empty_policy(f), &w), 0);
+	for (int64_t i = 1; i <= MANY; i++) {
+		assert_int_equal(ph_worker_queue_range(w, i), 1);
+		assert_int_equal(ph_worker_queue_range(w, scattered(i)), 1);
+		ops += 2;
+	}
+	assert_int_equal(ph_worker_get_pending(w), 2 * MANY);
+	/* the rescan after a SIGHUP queues them all again: nothing is added */
+	for (int64_t i = MANY; i >= 1; i--) {
+		assert_int_equal(ph_worker_queue_range(w, scattered(i)), 0);
+		assert_int_equal(ph_worker_queue_range(w, i), 0);
+		ops += 2;
+	}
+	assert_int_equal(ph_worker_get_pending(w), 2 * MANY);
+	/* near misses are new */
+	assert_int_equal(ph_worker_queue_range(w, MANY + 1), 1);
+	assert_int_equal(ph_worker_queue_range(w, scattered(MANY + 1)), 1);
+	assert_int_equal(ph_worker_queue_range(w, -1), 1);
+	ops += 3;
+	assert_int_equal(ph_worker_get_pending(w), 2 * MANY + 3);
+	if (ph_worker_get_dedup_probes(w) > 4 * ops)
+		fail_msg("%" PRIu64 " comparisons for %" PRIu64 " queue calls", ph_worker_get_dedup_probes(w), ops);
+	ph_worker_free(w);
+}
+
+/* Random adds and removals against a plain array of flags: deletion keeps
+ * every other member findable (probe runs stay unbroken). */
+static void test_idset(void **state)
+{
+	enum { KEYS = 3000 };
+	static bool ref[KEYS];
+	struct ph_idset s = { 0 };
+	unsigned seed = 4242;
+	size_t n = 0;
+
+	for (int round = 0; round < 200000; round++) {
+		int64_t k = rand_r(&seed) % KEYS;
+		int64_t id = k % 2 ? k : -k * 1000003; /* negative and far apart too */
+
+		if (rand_r(&seed) % 3) {
+			assert_int_equal(ph_idset_contains(&s, id), ref[k]);
+			if (!ref[k]) {
+				assert_int_equal(ph_idset_reserve(&s), 0);
+				ph_idset_put(&s, id);
+				ref[k] = true;
+				n++;
+			}
+		} else {
+			ph_idset_remove(&s, id);
+			n -= ref[k];
+			ref[k] = false;
+		}
+		assert_int_equal(s.n, n);
+		if (round % 10000 == 0)
+			for (int64_t j = 0; j < KEYS; j++)
+				assert_int_equal(ph_idset_contains(&s, j % 2 ? j : -j * 1000003), ref[j]);
+	}
+	assert_true(s.n > KEYS / 4 && s.n * 2 <= s.cap);
+	ph_idset_done(&s);
+}
+
+/* A served range leaves the set: queued again, it is served again. */
+static void test_dedup_served(void **state)
+{
+	struct fixture *f = *state;
+	struct ph_worker *w = NULL;
+	struct ph_worker_report rep;
+	enum { N = 3000 };
+
+	assert_int_equal(ph_worker_new(f->ctx, f->dir, empty_policy(f), &w), 0);
+	for (int64_t i = 1; i <= N; i++)
+		assert_int_equal(ph_worker_queue_range(w, scattered(i)), 1);
+	assert_int_equal(ph_worker_start(w), 0);
+	next(w, &rep);
+	assert_int_equal(rep.type, PH_WORKER_RESUMED);
+	ph_worker_report_done(&rep);
+	for (int64_t i = 1; i <= N; i++) {
+		/* no such range in the ledger: skipped, in queue order */
+		do {
+			ph_worker_report_done(&rep);
+			next(w, &rep);
+		} while (rep.type != PH_WORKER_DONE);
+		assert_int_equal(rep.range_id, scattered(i));
+		assert_true(rep.skipped);
+		ph_worker_report_done(&rep);
+	}
+	assert_int_equal(ph_worker_get_pending(w), 0);
+	/* all served: every one is new again */
+	for (int64_t i = 1; i <= N; i++)
+		assert_int_equal(ph_worker_queue_range(w, scattered(i)), 1);
+	ph_worker_stop(w);
+	do {
+		ph_worker_report_done(&rep);
+		next(w, &rep);
+	} while (rep.type != PH_WORKER_STOPPED);
+	ph_worker_report_done(&rep);
+	ph_worker_free(w);
+}
+
 static int lock_file(struct fixture *f)
 {
 	char path[4096];
@@ -278,6 +397,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+		cmocka_unit_test(test_idset),
+		cmocka_unit_test_setup_teardown(test_dedup_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dedup_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 	};
 

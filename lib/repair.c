@@ -1178,6 +1178,34 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 	return k;
 }
 
+int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_t *content, char **ret_why)
+{
+	struct ph_repairer r = { .ctx = ctx };
+	struct job j;
+	int k;
+
+	*ret_why = NULL;
+	k = job_from_json(job_json, &j);
+	if (k < 0)
+		return k;
+	memcpy(j.content, content, sizeof(j.content));
+	j.has_content = true;
+	for (size_t i = 0; i < j.n_steps; i++) {
+		k = run_step(&r, &j, &j.steps[i]);
+		if (k < 0) {
+			(void)asprintf(ret_why, "step %s of %s: %s", ph_step_to_string(j.steps[i].kind),
+				       j.owners[j.steps[i].owner].path,
+				       k == -ESTALE ? "the file changed since it was planned; nothing was written"
+						    : strerror(-k));
+			if (k == -ESTALE)
+				abandon(&j);
+			break;
+		}
+	}
+	job_done(&j);
+	return k;
+}
+
 static bool changing_step(enum ph_step_kind k)
 {
 	return k != PH_STEP_READ_GOOD && k != PH_STEP_READ_SOURCE && k != PH_STEP_RUN_HOOK &&

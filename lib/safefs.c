@@ -27,9 +27,20 @@ static int sys_openat2(int dirfd, const char *path, struct open_how *how)
 #endif
 }
 
+/* Absolute, or a ".." anywhere: never what a mapped path holds. */
+static bool escapes(const char *rel)
+{
+	if (rel[0] == '/')
+		return true;
+	for (const char *c = rel; (c = strstr(c, "..")); c += 2)
+		if ((c == rel || c[-1] == '/') && (c[2] == '\0' || c[2] == '/'))
+			return true;
+	return false;
+}
+
 /* The walk openat2 would do: one component at a time, never a link,
  * never "..", never another filesystem. */
-static int walk_beneath(int dirfd, const char *rel, int flags, int *ret_fd)
+int ph_open_beneath_walk(int dirfd, const char *rel, int flags, int *ret_fd)
 {
 	_cleanup_free_ char *copy = strdup(rel);
 	_cleanup_close_ int cur = -EBADF;
@@ -38,6 +49,8 @@ static int walk_beneath(int dirfd, const char *rel, int flags, int *ret_fd)
 
 	if (!copy)
 		return -ENOMEM;
+	if (escapes(rel))
+		return -EXDEV;
 	if (fstat(dirfd, &root) < 0)
 		return negative_errno();
 	cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
@@ -83,7 +96,7 @@ int ph_open_beneath(int dirfd, const char *rel, int flags, int *ret_fd)
 	};
 	int fd;
 
-	if (rel[0] == '/')
+	if (escapes(rel))
 		return -EXDEV;
 	if (have_openat2 != 0) {
 		fd = sys_openat2(dirfd, *rel ? rel : ".", &how);
@@ -96,7 +109,7 @@ int ph_open_beneath(int dirfd, const char *rel, int flags, int *ret_fd)
 			return negative_errno();
 		have_openat2 = 0;
 	}
-	return walk_beneath(dirfd, rel, flags, ret_fd);
+	return ph_open_beneath_walk(dirfd, rel, flags, ret_fd);
 }
 
 int ph_open_parent(const char *mount, const char *path, int *ret_dirfd, const char **ret_name)

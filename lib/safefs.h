@@ -16,10 +16,14 @@
 /* Open rel (relative; "" is the directory itself) beneath dirfd. */
 int ph_open_beneath(int dirfd, const char *rel, int flags, int *ret_fd);
 
+/* The same, one component at a time with O_NOFOLLOW (the fallback where
+ * openat2 is missing; tests call it directly). */
+int ph_open_beneath_walk(int dirfd, const char *rel, int flags, int *ret_fd);
+
 /* The directory holding path (which lies under mount), opened beneath
  * the mount's root; *ret_name points into path at the last component.
  * -EXDEV: path is not under mount, or crosses into another filesystem;
- * -ELOOP: a component is a symbolic link. */
+ * -ELOOP or -ENOTDIR: a component is a symbolic link. */
 int ph_open_parent(const char *mount, const char *path, int *ret_dirfd, const char **ret_name);
 
 /* Is name in dirfd the inode planned: same device (dev 0: the

@@ -41,6 +41,7 @@
 #include "mapper.h"
 #include "platform.h"
 #include "repair.h"
+#include "safefs.h"
 #include "source.h"
 
 #define HOOK_EXIT_FALLBACK 75 /* EX_TEMPFAIL */
@@ -63,7 +64,7 @@ struct ph_repairer {
 
 struct job_owner {
 	char *path;
-	uint64_t inode, gen, offset, size;
+	uint64_t dev, inode, gen, offset, size; /* dev 0: not recorded (older intents) */
 	int64_t mtime_ns, ctime_ns;
 	bool repair;     /* false: reported only (separate mode) */
 	bool link;       /* another name of owners[0]'s inode (relocate-file) */
@@ -94,6 +95,12 @@ struct job {
 	uint64_t bytes_lost;
 	/* outcome */
 	bool cleared, pinned;
+	char *why;       /* a step's own reason for stopping */
+	/* relocate-file: a write lease on the original, held from the copy
+	 * to the rename (lease_fd + 1; 0: none), and its ctime after our
+	 * own link */
+	int lease_fd1;
+	int64_t lease_ctime_ns;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -115,6 +122,9 @@ static void job_done(struct job *j)
 	free(j->pin);
 	free(j->tmp);
 	free(j->qname);
+	free(j->why);
+	if (j->lease_fd1 > 0)
+		close(j->lease_fd1 - 1);
 	for (size_t i = 0; i < j->n_owners; i++)
 		free(j->owners[i].path);
 	free(j->owners);
@@ -169,22 +179,28 @@ static int page_listed(struct ph_ctx *ctx, const struct job *j, bool *ret)
 	return 0;
 }
 
-static int open_owner(const struct job_owner *o, int flags, int *ret_fd)
+/* The directory holding path, opened once beneath the job's mount: no
+ * symbolic link on the way, no other filesystem.  A link or a mount on
+ * the way means the path is not the one planned: -ESTALE. */
+static int open_dir_of(const struct job *j, const char *path, int *ret_dirfd, const char **ret_name)
 {
-	struct stat st;
-	uint64_t gen = 0;
-	int fd;
+	int k = ph_open_parent(j->mount, path, ret_dirfd, ret_name);
 
-	fd = open(o->path, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return negative_errno();
-	if (fstat(fd, &st) < 0 || st.st_ino != o->inode ||
-	    (ioctl(fd, FS_IOC_GETVERSION, &gen) == 0 && o->gen && gen != o->gen)) {
-		close(fd);
-		return -ESTALE; /* replaced since it was planned */
-	}
-	*ret_fd = fd;
-	return 0;
+	return k == -ELOOP || k == -EXDEV || k == -ENOTDIR ? -ESTALE : k;
+}
+
+/* Owner o, through its directory: the device, inode and generation
+ * planned, or -ESTALE (replaced since it was planned). */
+static int open_owner(const struct job *j, const struct job_owner *o, int flags, int *ret_fd)
+{
+	_cleanup_close_ int dir = -EBADF;
+	const char *name;
+	int k;
+
+	k = open_dir_of(j, o->path, &dir, &name);
+	if (k == 0)
+		k = ph_open_at_checked(dir, name, flags, o->dev, o->inode, o->gen, ret_fd);
+	return k == -ENOENT ? -ESTALE : k;
 }
 
 static bool same_bytes(int fd, uint64_t off, const uint8_t *want)
@@ -195,17 +211,47 @@ static bool same_bytes(int fd, uint64_t off, const uint8_t *want)
 	       memcmp(buf, want, sizeof(buf)) == 0;
 }
 
-static int ensure_quarantine(const char *mount, char **ret_dir)
+/* <mount>/.pmemheal/quarantine, opened: made by us, or refused.  On a
+ * filesystem whose root others can write, anyone could have made it
+ * first, and whoever owns it could read or delete the pins of other
+ * users' blocks or plant links where we write: so it must be ours alone
+ * (see ph_private_dir()), and everything in it is reached through this
+ * fd, never by a path. */
+static int open_quarantine(struct ph_repairer *r, struct job *j, int *ret_fd)
 {
-	_cleanup_free_ char *base = NULL, *dir = NULL;
+	_cleanup_close_ int root = -EBADF, base = -EBADF;
+	_cleanup_free_ char *shown = NULL, *why = NULL;
+	const char *m = j->mount && strcmp(j->mount, "/") ? j->mount : "";
+	int k;
 
-	if (asprintf(&base, "%s/.pmemheal", strcmp(mount, "/") ? mount : "") < 0 ||
-	    asprintf(&dir, "%s/.pmemheal/quarantine", strcmp(mount, "/") ? mount : "") < 0)
-		return -ENOMEM;
-	if ((mkdir(base, 0700) < 0 && errno != EEXIST) || (mkdir(dir, 0700) < 0 && errno != EEXIST))
+	if (!j->mount)
+		return -EINVAL;
+	root = open(*m ? m : "/", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root < 0)
 		return negative_errno();
-	*ret_dir = TAKE_PTR(dir);
-	return 0;
+	if (asprintf(&shown, "%s/.pmemheal", m) < 0)
+		return -ENOMEM;
+	k = ph_private_dir(root, ".pmemheal", shown, &base, &why);
+	if (k == 0) {
+		free(shown);
+		if (asprintf(&shown, "%s/" PH_QUARANTINE_DIR, m) < 0)
+			return -ENOMEM;
+		k = ph_private_dir(base, "quarantine", shown, ret_fd, &why);
+	}
+	if (k == -EPERM && why) {
+		ph_err(r->ctx, "page %" PRIu64 ": %s", j->page, why);
+		free(j->why);
+		j->why = TAKE_PTR(why);
+	}
+	return k;
+}
+
+/* The last component of a name we made inside the quarantine. */
+static const char *quarantine_name(const char *path)
+{
+	const char *b = basename_of(path);
+
+	return *b && strcmp(b, ".") && strcmp(b, "..") ? b : NULL;
 }
 
 /* ---- content ----------------------------------------------------------- */
@@ -392,6 +438,7 @@ static struct json_object *job_to_json(const struct job *j)
 		struct json_object *w = json_object_new_object();
 
 		json_object_object_add(w, "path", json_object_new_string(j->owners[i].path));
+		json_object_object_add(w, "dev", json_object_new_int64((int64_t)j->owners[i].dev));
 		json_object_object_add(w, "inode", json_object_new_int64((int64_t)j->owners[i].inode));
 		json_object_object_add(w, "gen", json_object_new_int64((int64_t)j->owners[i].gen));
 		json_object_object_add(w, "offset", json_object_new_int64((int64_t)j->owners[i].offset));
@@ -528,6 +575,12 @@ static int owner_from_json(struct jparse *p, struct json_object *w, size_t i, st
 	if (!w || !json_object_is_type(w, json_type_object))
 		return jbad(p, f, "not an object");
 	k = jstring(p, w, FIELD("path"), "path", true, true, &o->path);
+	/* "dev" came later: an intent without it compares the file against
+	 * its directory's device */
+	if (k == 0 && json_object_object_get_ex(w, "dev", NULL)) {
+		k = jint_field(p, w, FIELD("dev"), "dev", 0, INT64_MAX, &x);
+		o->dev = (uint64_t)x;
+	}
 	if (k == 0)
 		k = jint_field(p, w, FIELD("inode"), "inode", 0, INT64_MAX, &x);
 	if (k == 0) {
@@ -726,29 +779,54 @@ static int conflict(struct ph_repairer *r, const struct job *j, const char *fmt,
 static int open_page(struct ph_repairer *r, const struct job *j, const struct job_owner *o, int flags, int *ret_fd,
 		     uint64_t *ret_sector, bool *ret_hole)
 {
-	int k = open_owner(o, flags, ret_fd);
+	int k = open_owner(j, o, flags, ret_fd);
 
 	if (k < 0)
 		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
 	return page_map(*ret_fd, o->offset, ret_sector, ret_hole, NULL);
 }
 
+/* The pin file, in our quarantine: made afresh (O_EXCL) or, when a run
+ * before made it, reopened; a regular file either way.  -ENOENT when
+ * it is not there and create is false. */
+static int open_pin(struct ph_repairer *r, struct job *j, bool create, int *ret_qdir, int *ret_pin)
+{
+	_cleanup_close_ int qdir = -EBADF, pin = -EBADF;
+	const char *name = quarantine_name(j->pin);
+	struct stat st;
+	int k;
+
+	if (!name)
+		return -EINVAL;
+	k = open_quarantine(r, j, &qdir);
+	if (k < 0)
+		return k;
+	pin = create ? openat(qdir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+	if (pin < 0 && (!create || errno == EEXIST))
+		pin = openat(qdir, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (pin < 0)
+		return negative_errno();
+	if (fstat(pin, &st) < 0)
+		return negative_errno();
+	if (!S_ISREG(st.st_mode))
+		return -EBADFD;
+	*ret_qdir = TAKE_FD(qdir);
+	*ret_pin = TAKE_FD(pin);
+	return 0;
+}
+
 static int step_pin(struct ph_repairer *r, struct job *j)
 {
 	const struct job_owner *o = &j->owners[0];
-	_cleanup_close_ int fd = -EBADF, pin = -EBADF;
-	_cleanup_free_ char *qdir = NULL;
+	_cleanup_close_ int fd = -EBADF, pin = -EBADF, qdir = -EBADF;
 	struct file_clone_range fcr;
 	uint64_t sector;
 	bool hole;
 	int k;
 
-	k = ensure_quarantine(j->mount, &qdir);
+	k = open_pin(r, j, true, &qdir, &pin);
 	if (k < 0)
 		return k;
-	pin = open(j->pin, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (pin < 0)
-		return negative_errno();
 	if (page_map(pin, 0, &sector, &hole, NULL) == 0 && !hole && sector == j->fs_page)
 		return 0; /* pinned already */
 	k = open_page(r, j, o, O_RDONLY, &fd, &sector, &hole);
@@ -832,9 +910,9 @@ static int step_reshare(struct ph_repairer *r, struct job *j, size_t i)
 	bool hole;
 	int k;
 
-	k = open_owner(first, O_RDONLY, &src);
+	k = open_owner(j, first, O_RDONLY, &src);
 	if (k == 0)
-		k = open_owner(o, O_RDWR, &fd);
+		k = open_owner(j, o, O_RDWR, &fd);
 	if (k < 0)
 		return k == -ESTALE ? CONFLICT(j, "a sharer was replaced") : k;
 	k = page_map(src, first->offset, &want, &hole, NULL);
@@ -859,14 +937,14 @@ static int step_reshare(struct ph_repairer *r, struct job *j, size_t i)
 static int step_clear(struct ph_repairer *r, struct job *j)
 {
 	static const uint8_t zeros[PH_PAGE_SIZE];
-	_cleanup_close_ int pin = -EBADF;
+	_cleanup_close_ int pin = -EBADF, qdir = -EBADF;
 	uint64_t sector;
 	bool hole, shared, listed;
 	int k;
 
-	pin = open(j->pin, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (pin < 0)
-		return errno == ENOENT ? 0 : negative_errno(); /* released already */
+	k = open_pin(r, j, false, &qdir, &pin);
+	if (k < 0)
+		return k == -ENOENT ? 0 : k; /* released already */
 	k = page_map(pin, 0, &sector, &hole, &shared);
 	if (k < 0)
 		return k;
@@ -902,14 +980,14 @@ static int step_clear(struct ph_repairer *r, struct job *j)
 
 static int step_release(struct ph_repairer *r, struct job *j)
 {
-	_cleanup_close_ int pin = -EBADF;
+	_cleanup_close_ int pin = -EBADF, qdir = -EBADF;
 	uint64_t sector;
 	bool hole, listed;
 	int k;
 
-	pin = open(j->pin, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (pin < 0)
-		return errno == ENOENT ? 0 : negative_errno();
+	k = open_pin(r, j, false, &qdir, &pin);
+	if (k < 0)
+		return k == -ENOENT ? 0 : k;
 	/* Asked again, not remembered: a resumed job starts here with no
 	 * memory of what step_clear found.  Still poisoned: it stays. */
 	k = page_map(pin, 0, &sector, &hole, NULL);
@@ -927,7 +1005,9 @@ static int step_release(struct ph_repairer *r, struct job *j)
 		return negative_errno();
 	if (fsync(pin) < 0)
 		return negative_errno();
-	return unlink(j->pin) < 0 && errno != ENOENT ? negative_errno() : 0;
+	if (unlinkat(qdir, quarantine_name(j->pin), 0) < 0 && errno != ENOENT)
+		return negative_errno();
+	return fsync(qdir) < 0 ? negative_errno() : 0;
 }
 
 static int copy_xattrs(int from, int to)
@@ -944,30 +1024,102 @@ static int copy_xattrs(int from, int to)
 	return n < 0 ? negative_errno() : 0;
 }
 
-/* The whole file, with the repaired page (or a hole), keeping mode, owner,
- * extended attributes and times.  Holes stay holes. */
-static int step_copy(struct ph_repairer *r, struct job *j)
+/* ---- relocate-file: a write lease from the copy to the rename ---------- */
+
+static bool lease_held(int fd)
+{
+	return fcntl(fd, F_GETLEASE) == F_WRLCK;
+}
+
+static void lease_drop(struct job *j)
+{
+	if (j->lease_fd1 > 0) {
+		(void)fcntl(j->lease_fd1 - 1, F_SETLEASE, F_UNLCK);
+		close(j->lease_fd1 - 1);
+	}
+	j->lease_fd1 = 0;
+}
+
+/* Nobody else may have the file open while it is copied and replaced:
+ * their writes would land in the old inode and be lost.  A write lease
+ * is granted only when no one else has it open, and any open by another
+ * process (or a truncate) breaks it, which we see by asking: the SIGIO
+ * a break sends must not end the process, so it is ignored unless the
+ * program handles it. */
+static int take_lease(struct ph_repairer *r, struct job *j, int fd)
 {
 	const struct job_owner *o = &j->owners[0];
-	_cleanup_close_ int in = -EBADF, out = -EBADF;
+	struct sigaction sa;
+
+	if (sigaction(SIGIO, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		(void)signal(SIGIO, SIG_IGN);
+	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EBUSY)
+		return CONFLICT(j, "%s is open in another process: it is not moved while anyone has it open, or their "
+			       "writes could be lost; it is tried again once it is closed", o->path);
+	free(j->why);
+	if (asprintf(&j->why, "cannot take a write lease on %s (%s): without one a concurrent write could be lost",
+		     o->path, strerror(errno)) < 0)
+		j->why = NULL;
+	return negative_errno();
+}
+
+static int64_t ns_of(const struct timespec *t)
+{
+	return t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+/* The copy goes next to the file: its name's directory part must be the
+ * file's. */
+static const char *tmp_name(const struct job *j, const char *path, const char *name)
+{
+	size_t dl = (size_t)(name - path);
+
+	return j->tmp && strncmp(j->tmp, path, dl) == 0 && !strchr(j->tmp + dl, '/') && j->tmp[dl] ?
+		       j->tmp + dl : NULL;
+}
+
+/* The whole file, with the repaired page (or a hole), keeping mode, owner,
+ * extended attributes and times.  Holes stay holes.  The lease taken
+ * here stays with the job until the rename.  resumed: a restart lost the
+ * lease after our own link changed the ctime; size and mtime still must
+ * be the planned ones. */
+static int copy_file(struct ph_repairer *r, struct job *j, bool resumed)
+{
+	const struct job_owner *o = &j->owners[0];
+	_cleanup_close_ int dir = -EBADF, in = -EBADF, out = -EBADF;
 	_cleanup_free_ uint8_t *buf = NULL;
 	const size_t chunk = 1 << 20;
+	const char *name, *tname;
 	struct stat st;
 	off_t pos = 0;
 	int k;
 
-	k = open_owner(o, O_RDONLY, &in);
+	lease_drop(j);
+	k = open_dir_of(j, o->path, &dir, &name);
+	if (k == 0)
+		k = ph_open_at_checked(dir, name, O_RDONLY, o->dev, o->inode, o->gen, &in);
+	if (k == -ESTALE || k == -ENOENT)
+		return CONFLICT(j, "%s was replaced", o->path);
 	if (k < 0)
-		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
+		return k;
+	tname = tmp_name(j, o->path, name);
+	if (!tname)
+		return -EINVAL;
+	k = take_lease(r, j, in);
+	if (k < 0)
+		return k;
 	if (fstat(in, &st) < 0)
 		return negative_errno();
-	if ((uint64_t)st.st_size != o->size || st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec != o->mtime_ns)
+	if ((uint64_t)st.st_size != o->size || ns_of(&st.st_mtim) != o->mtime_ns ||
+	    (!resumed && ns_of(&st.st_ctim) != o->ctime_ns))
 		return CONFLICT(j, "%s changed since it was planned", o->path);
 	buf = malloc(chunk);
 	if (!buf)
 		return -ENOMEM;
-	(void)unlink(j->tmp);
-	out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	(void)unlinkat(dir, tname, 0);
+	out = openat(dir, tname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
 		return negative_errno();
 	for (;;) {
@@ -982,6 +1134,8 @@ static int step_copy(struct ph_repairer *r, struct job *j)
 			size_t len = (size_t)MIN((off_t)chunk, end - pos);
 			ssize_t n;
 
+			if (!lease_held(in))
+				return CONFLICT(j, "%s was opened by another process while it was copied", o->path);
 			/* The damaged page is not read: it comes from the job. */
 			if ((uint64_t)pos <= o->offset && o->offset < (uint64_t)pos + len) {
 				if ((uint64_t)pos < o->offset)
@@ -1014,113 +1168,204 @@ static int step_copy(struct ph_repairer *r, struct job *j)
 		return k;
 	if (futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim }) < 0)
 		return negative_errno();
-	return fsync(out) < 0 ? negative_errno() : 0;
+	if (fsync(out) < 0)
+		return negative_errno();
+	if (!lease_held(in))
+		return CONFLICT(j, "%s was opened by another process while it was copied", o->path);
+	j->lease_ctime_ns = ns_of(&st.st_ctim);
+	j->lease_fd1 = TAKE_FD(in) + 1;
+	return 0;
 }
 
-static int quarantine_path(const struct job *j, char **ret)
+static int step_copy(struct ph_repairer *r, struct job *j)
 {
-	_cleanup_free_ char *qdir = NULL;
-	int k = ensure_quarantine(j->mount, &qdir);
-
-	if (k < 0)
-		return k;
-	return asprintf(ret, "%s/%s", qdir, j->qname) < 0 ? -ENOMEM : 0;
+	return copy_file(r, j, false);
 }
 
 /* Owner i's own name in quarantine: sharers of one page are distinct
  * files and must never be moved onto one another. */
-static int quarantine_path_of(const struct job *j, size_t i, char **ret)
+static int quarantine_name_of(const struct job *j, size_t i, char **ret)
 {
-	_cleanup_free_ char *qdir = NULL;
 	const struct job_owner *o = &j->owners[i];
-	int k = ensure_quarantine(j->mount, &qdir);
 
-	if (k < 0)
-		return k;
-	return asprintf(ret, "%s/%" PRIu64 "-%s.%" PRIu64, qdir, o->inode, basename_of(o->path), j->page) < 0 ?
-		       -ENOMEM : 0;
+	return asprintf(ret, "%" PRIu64 "-%s.%" PRIu64, o->inode, basename_of(o->path), j->page) < 0 ? -ENOMEM : 0;
 }
 
 static int step_link_old(struct ph_repairer *r, struct job *j)
 {
 	const struct job_owner *o = &j->owners[0];
-	_cleanup_free_ char *q = NULL;
+	_cleanup_close_ int dir = -EBADF, qdir = -EBADF, fd = -EBADF;
+	const char *name, *qn = j->qname;
 	struct stat st;
 	int k;
 
-	k = quarantine_path(j, &q);
+	if (!qn || quarantine_name(qn) != qn)
+		return -EINVAL;
+	k = open_quarantine(r, j, &qdir);
 	if (k < 0)
 		return k;
-	if (lstat(q, &st) == 0)
-		return st.st_ino == o->inode ? 0 : CONFLICT(j, "%s exists already", q);
-	if (link(o->path, q) < 0)
+	if (fstatat(qdir, qn, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (st.st_ino != o->inode || (o->dev && st.st_dev != o->dev))
+			return CONFLICT(j, "%s/%s exists already", PH_QUARANTINE_DIR, qn);
+		goto done;
+	}
+	k = open_dir_of(j, o->path, &dir, &name);
+	if (k == 0)
+		k = j->lease_fd1 > 0 ? ph_check_at(dir, name, o->dev, o->inode, o->gen, j->lease_fd1 - 1, NULL) :
+				       ph_open_at_checked(dir, name, O_RDONLY, o->dev, o->inode, o->gen, &fd);
+	if (k == -ESTALE || k == -ENOENT)
+		return CONFLICT(j, "%s was replaced", o->path);
+	if (k < 0)
+		return k;
+	if (linkat(dir, name, qdir, qn, 0) < 0)
 		return negative_errno();
-	if (lstat(q, &st) < 0 || st.st_ino != o->inode) {
-		(void)unlink(q);
+	if (fstatat(qdir, qn, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_ino != o->inode ||
+	    (o->dev && st.st_dev != o->dev)) {
+		(void)unlinkat(qdir, qn, 0);
 		return CONFLICT(j, "%s was replaced while it was linked aside", o->path);
 	}
+	if (fsync(qdir) < 0)
+		return negative_errno();
+done:
+	/* Our link changed the ctime: the rename compares with this one. */
+	if (j->lease_fd1 > 0 && fstat(j->lease_fd1 - 1, &st) == 0)
+		j->lease_ctime_ns = ns_of(&st.st_ctim);
 	return 0;
 }
 
-static int fsync_parent(const char *path)
+/* The report next to a quarantined file: one JSON object (json-c escapes
+ * every name, newlines included), in our own directory, never over
+ * anything. */
+static void write_report(struct ph_repairer *r, const struct job *j, const struct job_owner *o, int qdir,
+			 const char *qn)
 {
-	_cleanup_free_ char *dir = strdup(path);
+	_cleanup_free_ char *name = NULL;
 	_cleanup_close_ int fd = -EBADF;
+	struct json_object *rep = json_object_new_object();
+	const char *text;
+	size_t len;
 
-	if (!dir)
-		return -ENOMEM;
-	*strrchr(dir, '/') = '\0';
-	fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 || fsync(fd) < 0 ? negative_errno() : 0;
+	if (!rep)
+		return;
+	json_object_object_add(rep, "path", json_object_new_string(o->path));
+	json_object_object_add(rep, "inode", json_object_new_int64((int64_t)o->inode));
+	json_object_object_add(rep, "device", json_object_new_string(j->device));
+	json_object_object_add(rep, "sector", json_object_new_int64((int64_t)j->page));
+	json_object_object_add(rep, "offset", json_object_new_int64((int64_t)o->offset));
+	json_object_object_add(rep, "reason", json_object_new_string("poisoned page; rule says quarantine"));
+	text = json_object_to_json_string_ext(rep, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	len = strlen(text);
+	if (asprintf(&name, "%s.report.json", qn) >= 0)
+		fd = openat(qdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0))
+		ph_warn(r->ctx, "cannot write the quarantine report of %s: %m, ignoring", o->path);
+	else if (fd < 0 && errno != EEXIST)
+		ph_warn(r->ctx, "cannot make the quarantine report of %s: %m, ignoring", o->path);
+	json_object_put(rep);
 }
 
-static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
+static int rename_quarantine(struct ph_repairer *r, struct job *j, size_t i)
 {
 	const struct job_owner *o = &j->owners[i];
+	_cleanup_close_ int dir = -EBADF, qdir = -EBADF, fd = -EBADF;
+	_cleanup_free_ char *qn = NULL;
+	const char *name;
 	struct stat st;
 	int k;
 
-	if (j->mode == PH_MODE_QUARANTINE) {
-		_cleanup_free_ char *q = NULL, *report = NULL;
-		FILE *f;
-
-		k = quarantine_path_of(j, i, &q);
-		if (k < 0)
-			return k;
-		if (lstat(o->path, &st) < 0) {
-			if (errno == ENOENT && lstat(q, &st) == 0 && st.st_ino == o->inode)
-				return 0; /* moved already */
-			return negative_errno();
-		}
-		if (st.st_ino != o->inode)
-			return CONFLICT(j, "%s was replaced", o->path);
-		/* Never over another quarantined file. */
-		if (renameat2(AT_FDCWD, o->path, AT_FDCWD, q, RENAME_NOREPLACE) < 0)
-			return errno == EEXIST ? CONFLICT(j, "%s exists already", q) : negative_errno();
-		if (asprintf(&report, "%s.report.json", q) < 0)
-			return -ENOMEM;
-		f = fopen(report, "we");
-		if (f) {
-			fprintf(f, "{\"path\":\"%s\",\"inode\":%" PRIu64 ",\"device\":\"%s\",\"sector\":%" PRIu64
-				   ",\"offset\":%" PRIu64 ",\"reason\":\"poisoned page; rule says quarantine\"}\n",
-				o->path, o->inode, j->device, j->page, o->offset);
-			fclose(f);
-		}
-		return fsync_parent(q);
+	k = quarantine_name_of(j, i, &qn);
+	if (k < 0)
+		return k;
+	k = open_quarantine(r, j, &qdir);
+	if (k < 0)
+		return k;
+	k = open_dir_of(j, o->path, &dir, &name);
+	if (k == -ESTALE)
+		return CONFLICT(j, "%s is not where it was planned", o->path);
+	if (k < 0)
+		return k;
+	k = ph_open_at_checked(dir, name, O_RDONLY, o->dev, o->inode, o->gen, &fd);
+	if (k == -ENOENT && fstatat(qdir, qn, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == o->inode) {
+		write_report(r, j, o, qdir, qn);
+		return 0; /* moved already */
 	}
-	/* The repaired copy over the original. */
-	if (lstat(j->tmp, &st) < 0) {
+	if (k == -ESTALE || k == -ENOENT)
+		return CONFLICT(j, "%s was replaced", o->path);
+	if (k < 0)
+		return k;
+	/* Never over another quarantined file. */
+	if (renameat2(dir, name, qdir, qn, RENAME_NOREPLACE) < 0)
+		return errno == EEXIST ? CONFLICT(j, "%s/%s exists already", PH_QUARANTINE_DIR, qn) : negative_errno();
+	if (ph_check_at(qdir, qn, o->dev, o->inode, o->gen, fd, NULL) < 0) {
+		/* The name was swapped for another file of its owner's between
+		 * the check and the rename: give it back. */
+		(void)renameat2(qdir, qn, dir, name, RENAME_NOREPLACE);
+		return CONFLICT(j, "%s was replaced while it was moved", o->path);
+	}
+	write_report(r, j, o, qdir, qn);
+	if (fsync(qdir) < 0 || fsync(dir) < 0)
+		return negative_errno();
+	return 0;
+}
+
+/* The repaired copy over the original, by exchanging the two names: if
+ * anyone opened the original meanwhile (the lease broke), the exchange
+ * is undone and nothing changed. */
+static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
+{
+	const struct job_owner *o = &j->owners[i];
+	_cleanup_close_ int dir = -EBADF;
+	const char *name, *tname;
+	struct stat st;
+	int k, lfd;
+
+	if (j->mode == PH_MODE_QUARANTINE)
+		return rename_quarantine(r, j, i);
+	k = open_dir_of(j, o->path, &dir, &name);
+	if (k == -ESTALE)
+		return CONFLICT(j, "%s is not where it was planned", o->path);
+	if (k < 0)
+		return k;
+	tname = tmp_name(j, o->path, name);
+	if (!tname)
+		return -EINVAL;
+	if (fstatat(dir, tname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return negative_errno();
-		return lstat(o->path, &st) == 0 && st.st_ino != o->inode ? 0 :
+		return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino != o->inode ? 0 :
 		       CONFLICT(j, "the repaired copy of %s is gone", o->path);
 	}
-	if (lstat(o->path, &st) < 0 || st.st_ino != o->inode ||
-	    st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec != o->mtime_ns)
-		return CONFLICT(j, "%s changed while it was copied", o->path);
-	if (rename(j->tmp, o->path) < 0)
+	if (j->lease_fd1 <= 0) {
+		/* Resumed after a restart: the lease of the copy is gone, and
+		 * so is the proof that nobody wrote since.  Copy again, under
+		 * a lease. */
+		k = copy_file(r, j, true);
+		if (k < 0)
+			return k;
+	}
+	lfd = j->lease_fd1 - 1;
+	k = ph_check_at(dir, name, o->dev, o->inode, o->gen, lfd, NULL);
+	if (k == -ESTALE || k == -ENOENT)
+		return CONFLICT(j, "%s was replaced", o->path);
+	if (k < 0)
+		return k;
+	if (fstat(lfd, &st) < 0)
 		return negative_errno();
-	return fsync_parent(o->path);
+	/* A change by path (utimensat, chmod) breaks no lease: the ctime tells. */
+	if (!lease_held(lfd) || ns_of(&st.st_ctim) != j->lease_ctime_ns || (uint64_t)st.st_size != o->size ||
+	    ns_of(&st.st_mtim) != o->mtime_ns)
+		return CONFLICT(j, "%s changed while it was copied", o->path);
+	if (renameat2(dir, tname, dir, name, RENAME_EXCHANGE) < 0)
+		return negative_errno();
+	if (!lease_held(lfd) || ph_check_at(dir, tname, o->dev, o->inode, 0, lfd, NULL) < 0) {
+		(void)renameat2(dir, tname, dir, name, RENAME_EXCHANGE);
+		return CONFLICT(j, "%s was opened by another process as its copy took its place; put back", o->path);
+	}
+	/* The old inode keeps its name in quarantine. */
+	if (unlinkat(dir, tname, 0) < 0)
+		return negative_errno();
+	lease_drop(j);
+	return fsync(dir) < 0 ? negative_errno() : 0;
 }
 
 /* Another name of the old inode onto the repaired copy: link the copy
@@ -1128,53 +1373,67 @@ static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
 static int step_relink(struct ph_repairer *r, struct job *j, size_t i)
 {
 	const struct job_owner *o = &j->owners[i], *first = &j->owners[0];
-	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	_cleanup_close_ int fdir = -EBADF, odir = -EBADF;
+	_cleanup_free_ char *tname = NULL;
+	const char *fname, *oname;
 	struct stat cur, st;
+	int k;
 
-	if (lstat(first->path, &cur) < 0)
+	k = open_dir_of(j, first->path, &fdir, &fname);
+	if (k == 0)
+		k = open_dir_of(j, o->path, &odir, &oname);
+	if (k == -ESTALE)
+		return CONFLICT(j, "%s or %s is not where it was planned", first->path, o->path);
+	if (k < 0)
+		return k;
+	if (fstatat(fdir, fname, &cur, AT_SYMLINK_NOFOLLOW) < 0)
 		return negative_errno();
 	if (cur.st_ino == first->inode)
 		return CONFLICT(j, "%s was not replaced by its copy", first->path);
-	if (lstat(o->path, &st) < 0)
+	if (fstatat(odir, oname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : negative_errno(); /* that name is gone: nothing to split */
 	if (st.st_ino == cur.st_ino)
 		return 0; /* done */
 	if (st.st_ino != o->inode)
 		return CONFLICT(j, "%s is another file now", o->path);
-	dir = strdup(o->path);
-	if (!dir)
+	if (asprintf(&tname, ".pmemheal-%s.%" PRIu64 ".lnk", oname, j->page) < 0)
 		return -ENOMEM;
-	*strrchr(dir, '/') = '\0';
-	if (asprintf(&tmp, "%s/.pmemheal-%s.%" PRIu64 ".lnk", dir, basename_of(o->path), j->page) < 0)
-		return -ENOMEM;
-	(void)unlink(tmp);
-	if (link(first->path, tmp) < 0)
+	(void)unlinkat(odir, tname, 0);
+	if (linkat(fdir, fname, odir, tname, 0) < 0)
 		return negative_errno();
-	if (lstat(tmp, &st) < 0 || st.st_ino != cur.st_ino) {
-		(void)unlink(tmp);
+	if (fstatat(odir, tname, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_ino != cur.st_ino) {
+		(void)unlinkat(odir, tname, 0);
 		return CONFLICT(j, "%s was replaced while it was linked", first->path);
 	}
-	if (rename(tmp, o->path) < 0) {
+	if (renameat2(odir, tname, odir, oname, 0) < 0) {
 		int e = negative_errno();
 
-		(void)unlink(tmp);
+		(void)unlinkat(odir, tname, 0);
 		return e;
 	}
-	return fsync_parent(o->path);
+	return fsync(odir) < 0 ? negative_errno() : 0;
 }
 
 static int step_unlink(struct ph_repairer *r, struct job *j, size_t i)
 {
 	const struct job_owner *o = &j->owners[i];
-	struct stat st;
+	_cleanup_close_ int dir = -EBADF, fd = -EBADF;
+	const char *name;
+	int k;
 
-	if (lstat(o->path, &st) < 0)
+	k = open_dir_of(j, o->path, &dir, &name);
+	if (k == -ESTALE)
+		return CONFLICT(j, "%s is not where it was planned", o->path);
+	if (k < 0)
+		return k == -ENOENT ? 0 : k;
+	k = ph_open_at_checked(dir, name, O_RDONLY, o->dev, o->inode, o->gen, &fd);
+	if (k == -ENOENT || k == -ESTALE)
+		return 0; /* gone, or another file by that name now: ours is gone */
+	if (k < 0)
+		return k;
+	if (unlinkat(dir, name, 0) < 0)
 		return errno == ENOENT ? 0 : negative_errno();
-	if (st.st_ino != o->inode)
-		return 0; /* another file by that name now: ours is gone */
-	if (unlink(o->path) < 0)
-		return negative_errno();
-	return fsync_parent(o->path);
+	return fsync(dir) < 0 ? negative_errno() : 0;
 }
 
 static int run_step(struct ph_repairer *r, struct job *j, const struct job_step *s)
@@ -1227,7 +1486,7 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 
 			if (!o->repair)
 				continue;
-			k = open_owner(o, O_RDONLY, &fd);
+			k = open_owner(j, o, O_RDONLY, &fd);
 			if (k == 0)
 				k = page_map(fd, o->offset, &sector, &hole, &shared);
 			if (k < 0)
@@ -1256,7 +1515,7 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 	}
 	case PH_MODE_RELOCATE_FILE: {
 		const struct job_owner *o = &j->owners[0];
-		_cleanup_close_ int fd = open(o->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		_cleanup_close_ int fd = open(o->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		static const uint8_t zeros[PH_PAGE_SIZE];
 
 		if (fd < 0)
@@ -1339,19 +1598,24 @@ static void pause_point(struct ph_repairer *r, enum ph_step_kind k)
 
 /* A relocate-file job stopped by a conflict before its rename: take back
  * the copy and the old inode's quarantine name, so nothing of it is left. */
-static void abandon(struct job *j)
+static void abandon(struct ph_repairer *r, struct job *j)
 {
-	_cleanup_free_ char *q = NULL;
+	_cleanup_close_ int dir = -EBADF, qdir = -EBADF;
+	const struct job_owner *o = &j->owners[0];
+	const char *name, *tname;
 	struct stat st;
 
+	lease_drop(j);
 	if (j->mode != PH_MODE_RELOCATE_FILE || j->n_owners == 0)
 		return;
-	if (lstat(j->owners[0].path, &st) < 0 || st.st_ino != j->owners[0].inode)
+	if (open_dir_of(j, o->path, &dir, &name) < 0 || ph_check_at(dir, name, o->dev, o->inode, 0, -EBADF, NULL) < 0)
 		return; /* renamed: the job went past the point of taking back */
-	if (j->tmp)
-		(void)unlink(j->tmp);
-	if (j->qname && quarantine_path(j, &q) == 0 && lstat(q, &st) == 0 && st.st_ino == j->owners[0].inode)
-		(void)unlink(q);
+	tname = tmp_name(j, o->path, name);
+	if (tname)
+		(void)unlinkat(dir, tname, 0);
+	if (j->qname && quarantine_name(j->qname) == j->qname && open_quarantine(r, j, &qdir) == 0 &&
+	    fstatat(qdir, j->qname, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == o->inode)
+		(void)unlinkat(qdir, j->qname, 0);
 }
 
 static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char **why)
@@ -1366,10 +1630,11 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 				(void)asprintf(why, "step %s%s%s: %s", ph_step_to_string(j->steps[i].kind),
 					       j->owners[j->steps[i].owner].path ? " of " : "",
 					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "",
+					       j->why ? j->why :
 					       k == -ESTALE ? "the file changed since it was planned; nothing was written"
 							    : strerror(-k));
 			if (k == -ESTALE)
-				abandon(j);
+				abandon(r, j);
 			(void)ph_ledger_intent_finish(r->ledger, intent, k == -ESTALE ? "aborted" : "failed", *why,
 						      ph_now_usec());
 			return k;
@@ -1382,6 +1647,45 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 	k = verify(r, j, why);
 	(void)ph_ledger_intent_finish(r->ledger, intent, k < 0 ? "failed" : "done", *why, ph_now_usec());
 	fault_point(r, PH_STEP_VERIFY);
+	return k;
+}
+
+int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_t *content, char **ret_why)
+{
+	struct ph_repairer r = { .ctx = ctx };
+	struct job j;
+	int k;
+
+	struct json_object *o = json_tokener_parse(job_json), *v;
+	struct ph_intent it = { .plan = job_json, .content = content, .content_len = PH_PAGE_SIZE };
+	char *bad = NULL;
+
+	*ret_why = NULL;
+	/* the driver's job names its own range and page */
+	if (o && json_object_object_get_ex(o, "range_id", &v))
+		it.range_id = json_object_get_int64(v);
+	if (o && json_object_object_get_ex(o, "page", &v))
+		it.page = (uint64_t)json_object_get_int64(v);
+	json_object_put(o);
+	k = job_from_json(&it, &j, &bad);
+	if (k < 0) {
+		*ret_why = bad;
+		return k;
+	}
+	free(bad);
+	for (size_t i = 0; i < j.n_steps; i++) {
+		k = run_step(&r, &j, &j.steps[i]);
+		if (k < 0) {
+			(void)asprintf(ret_why, "step %s of %s: %s", ph_step_to_string(j.steps[i].kind),
+				       j.owners[j.steps[i].owner].path, j.why ? j.why :
+				       k == -ESTALE ? "the file changed since it was planned; nothing was written"
+						    : strerror(-k));
+			if (k == -ESTALE)
+				abandon(&r, &j);
+			break;
+		}
+	}
+	job_done(&j);
 	return k;
 }
 
@@ -1417,7 +1721,8 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 	for (size_t i = 0; i < pg->n_owners; i++) {
 		const struct ph_plan_owner *po = &pg->owners[i];
 		struct job_owner *o = &j->owners[j->n_owners];
-		_cleanup_close_ int fd = -EBADF;
+		_cleanup_close_ int fd = -EBADF, dir = -EBADF;
+		const char *name;
 		struct stat st;
 
 		if (!po->path)
@@ -1429,9 +1734,12 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		o->inode = po->inode;
 		o->offset = po->file_offset;
 		o->repair = po->action != PH_ACTION_REPORT;
-		fd = open(o->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino != po->inode)
+		if (open_dir_of(j, o->path, &dir, &name) < 0)
+			return -ESTALE; /* not reachable without a link: not the file mapped */
+		fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino != po->inode || !S_ISREG(st.st_mode))
 			return -ESTALE; /* renamed or replaced since it was mapped */
+		o->dev = (uint64_t)st.st_dev;
 		(void)ioctl(fd, FS_IOC_GETVERSION, &o->gen);
 		o->size = (uint64_t)st.st_size;
 		o->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
@@ -1451,7 +1759,7 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 			return -ENOMEM;
 		j->owners = v;
 		for (size_t k = 0; k < pg->owners[0].n_links; k++) {
-			j->owners[j->n_owners] = (struct job_owner){ .inode = j->owners[0].inode,
+			j->owners[j->n_owners] = (struct job_owner){ .dev = j->owners[0].dev, .inode = j->owners[0].inode,
 								     .offset = j->owners[0].offset, .link = true };
 			if (!(j->owners[j->n_owners].path = strdup(pg->owners[0].links[k])))
 				return -ENOMEM;
@@ -1809,14 +2117,16 @@ static int session_plan(struct session *s, const struct ph_range_row *row, struc
 		if (k == 0)
 			plans[n++]->part_start = fstart;
 	}
-	/* A file that moves (or is moved aside) leaves whoever has it open on
-	 * the old inode: say who. */
+	/* A file moved aside or deleted leaves whoever has it open on the old
+	 * inode: say who, where /proc shows them (it does not under the
+	 * shipped unit: ProtectProc=, no CAP_SYS_PTRACE).  A relocated file
+	 * needs no note: its write lease refuses to move it while it is open. */
 	for (size_t i = 0; k == 0 && i < n; i++)
 		for (size_t p = 0; k == 0 && p < plans[i]->n_pages; p++) {
 			struct ph_plan_page *pg = &plans[i]->pages[p];
 
-			if ((pg->mode == PH_MODE_RELOCATE_FILE || pg->mode == PH_MODE_QUARANTINE ||
-			     pg->mode == PH_MODE_DELETE) && pg->n_owners > 0 && pg->owners[0].path)
+			if ((pg->mode == PH_MODE_QUARANTINE || pg->mode == PH_MODE_DELETE) && pg->n_owners > 0 &&
+			    pg->owners[0].path)
 				k = find_holders(s->ctx, pg->owners[0].path, &pg->holders);
 		}
 	if (k < 0) {

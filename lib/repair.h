@@ -60,3 +60,8 @@ int ph_repairer_resume(struct ph_repairer *r);
 
 /* The quarantine directory of a filesystem: <mount>/.pmemheal/quarantine */
 #define PH_QUARANTINE_DIR ".pmemheal/quarantine"
+
+/* For tests/fs only: run the changing steps of a job given as the intent
+ * log holds it (JSON) with the page's new content, without a ledger, as
+ * a repair would.  *ret_why says why a step stopped (NULL when done). */
+int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_t *content, char **ret_why);

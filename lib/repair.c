@@ -1002,6 +1002,17 @@ static int run_step(struct ph_repairer *r, struct job *j, const struct job_step 
 
 /* ---- verification ------------------------------------------------------ */
 
+/* Did the job share owner i into owners[0]'s new block (OnShared=together)?
+ * Under OnShared=separate each sharer gets its own write and its own
+ * block: nothing is shared again, and verify must not ask for it. */
+static bool reshared(const struct job *j, size_t i)
+{
+	for (size_t k = 0; k < j->n_steps; k++)
+		if (j->steps[k].kind == PH_STEP_RESHARE && j->steps[k].owner == i)
+			return true;
+	return false;
+}
+
 static int verify(struct ph_repairer *r, struct job *j, char **why)
 {
 	bool listed = false;
@@ -1032,7 +1043,7 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 				return asprintf(why, "%s still maps the poisoned block", o->path) < 0 ? -ENOMEM : -EIO;
 			if (i == 0)
 				first_sector = sector;
-			else if (j->mode == PH_MODE_RELOCATE_PIN && sector != first_sector)
+			else if (j->mode == PH_MODE_RELOCATE_PIN && reshared(j, i) && sector != first_sector)
 				return asprintf(why, "%s does not share the repaired block with %s", o->path,
 						j->owners[0].path) < 0 ? -ENOMEM : -EIO;
 		}

@@ -26,6 +26,7 @@
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mapper.h"
@@ -260,6 +262,134 @@ static int read_source(const char *source, const struct job_owner *o, uint8_t *o
 	return 0;
 }
 
+/* Test-only: PMEMHEAL_DEBUG_NO_PIDFD=1 acts as if pidfd_open() failed
+ * (an old kernel, a seccomp filter), so tests reach the fallback. */
+static bool pidfd_disabled(void)
+{
+#ifdef PH_FAULT_INJECTION
+	return getenv("PMEMHEAL_DEBUG_NO_PIDFD") != NULL;
+#else
+	return false;
+#endif
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait up to ms for pid to end, without reaping it (its pid, and so its
+ * process group, stay ours until waitpid()): 1 ended, 0 still running.
+ * Through its pidfd; without one, by asking on a short period. */
+static int wait_bounded(pid_t pid, int pidfd, int64_t ms)
+{
+	int64_t deadline = mono_ms() + ms;
+
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		siginfo_t si = { 0 };
+
+		if (pidfd >= 0) {
+			struct pollfd p = { .fd = pidfd, .events = POLLIN };
+			int n = poll(&p, 1, (int)MIN(MAX(left, (int64_t)0), (int64_t)INT_MAX));
+
+			if (n > 0)
+				return 1;
+			if (n < 0 && errno != EINTR)
+				return negative_errno();
+		} else {
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+				if (errno != EINTR)
+					return negative_errno();
+			} else if (si.si_pid == pid)
+				return 1;
+			if (left > 0)
+				(void)nanosleep(&(struct timespec){ .tv_nsec = MIN(left, (int64_t)10) * 1000000 }, NULL);
+		}
+		if (left <= 0)
+			return 0;
+	}
+}
+
+/* Run a hook: argv with envp, input on its stdin, its stdout onto our
+ * stderr, in its own process group; bounded by timeout_usec (SIGTERM to
+ * the group, then SIGKILL).  0 or -ETIME (ended by the timeout), with its
+ * wait status; <0 when it could not be started.
+ *
+ * It starts with no signal blocked and every disposition the default: the
+ * worker thread blocks all signals and a writer may ignore SIGPIPE, and a
+ * child inherits both through fork and exec, so a hook would never see
+ * the SIGTERM of its timeout. */
+int ph_repair_spawn_hook(char *const argv[], char *const envp[], const char *input, uint64_t timeout_usec,
+			 int *ret_status)
+{
+	int pipefd[2], status = 0, r = 0, k;
+	_cleanup_close_ int pidfd = -EBADF;
+	sigset_t pipe_only, old;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return negative_errno();
+	pid = fork();
+	if (pid < 0) {
+		r = negative_errno();
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return r;
+	}
+	if (pid == 0) {
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigset_t none;
+
+		/* Async-signal-safe calls only: the parent has threads. */
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				(void)sigaction(s, &dfl, NULL);
+		sigemptyset(&none);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Its own process group, so a timeout ends whatever it started;
+		 * its output goes to stderr, never into ours (--json). */
+		(void)setpgid(0, 0);
+		dup2(pipefd[0], STDIN_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	(void)setpgid(pid, pid);
+	close(pipefd[0]);
+	if (!pidfd_disabled())
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	/* A hook that does not read its input must neither block us nor
+	 * kill us: a non-blocking write, with SIGPIPE blocked in this thread
+	 * only (not ignored process-wide) and taken back if it came. */
+	(void)fcntl(pipefd[1], F_SETFL, O_NONBLOCK);
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+	if (write(pipefd[1], input, strlen(input)) < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE))
+		(void)sigtimedwait(&pipe_only, NULL, &(struct timespec){ 0 });
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(pipefd[1]);
+
+	/* Wait, bounded by HookTimeoutSec=: SIGTERM, then SIGKILL. */
+	k = wait_bounded(pid, pidfd, (int64_t)MIN(timeout_usec / 1000, (uint64_t)INT64_MAX));
+	if (k == 0) {
+		kill(-pid, SIGTERM);
+		(void)wait_bounded(pid, pidfd, 5000);
+		kill(-pid, SIGKILL); /* the rest of its group, whatever ignored SIGTERM */
+		r = -ETIME;
+	} else if (k < 0)
+		kill(-pid, SIGKILL); /* cannot tell when it ends: do not wait forever */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	*ret_status = status;
+	return r;
+}
+
 static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owner, const char *source, uint8_t *out,
 		    char **why)
 {
@@ -268,8 +398,7 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 	char *envp[10] = { 0 };
 	struct json_object *in = json_object_new_object();
 	const char *text;
-	int pipefd[2], ofd, status = 0, r = 0, pidfd;
-	pid_t pid;
+	int ofd, status = 0, r = 0;
 
 	ofd = mkostemp(outpath, O_CLOEXEC);
 	if (ofd < 0 || !in)
@@ -295,48 +424,9 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 		r = -ENOMEM;
 		goto out;
 	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		r = negative_errno();
+	r = ph_repair_spawn_hook(rule->hook, envp, text, rule->hook_timeout_usec, &status);
+	if (r < 0 && r != -ETIME)
 		goto out;
-	}
-	pid = fork();
-	if (pid < 0) {
-		r = negative_errno();
-		close(pipefd[0]);
-		close(pipefd[1]);
-		goto out;
-	}
-	if (pid == 0) {
-		/* Its own process group, so a timeout ends whatever it started;
-		 * its output goes to stderr, never into ours (--json). */
-		(void)setpgid(0, 0);
-		dup2(pipefd[0], STDIN_FILENO);
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		execve(rule->hook[0], rule->hook, envp);
-		_exit(127);
-	}
-	(void)setpgid(pid, pid);
-	close(pipefd[0]);
-	signal(SIGPIPE, SIG_IGN);
-	(void)!write(pipefd[1], text, strlen(text));
-	close(pipefd[1]);
-
-	/* Wait, bounded by HookTimeoutSec=: SIGTERM, then SIGKILL. */
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd >= 0) {
-		struct pollfd p = { .fd = pidfd, .events = POLLIN };
-		int ms = (int)MIN(rule->hook_timeout_usec / 1000, (uint64_t)INT_MAX);
-
-		if (poll(&p, 1, ms) == 0) {
-			kill(-pid, SIGTERM);
-			(void)poll(&p, 1, 5000);
-			kill(-pid, SIGKILL); /* the rest of its group, whatever ignored SIGTERM */
-			r = -ETIME;
-		}
-		close(pidfd);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	if (r == -ETIME) {
 		(void)asprintf(why, "%s timed out after %" PRIu64 " s", rule->hook[0], rule->hook_timeout_usec / 1000000);
 		goto out;

@@ -58,5 +58,10 @@ void ph_repair_result_done(struct ph_repair_result *res);
  * alone).  Returns how many jobs were resumed. */
 int ph_repairer_resume(struct ph_repairer *r);
 
+/* Internal, for tests and the repairer itself: run a Hook= program (see
+ * lib/repair.c).  0 or -ETIME, with its wait status. */
+int ph_repair_spawn_hook(char *const argv[], char *const envp[], const char *input, uint64_t timeout_usec,
+			 int *ret_status);
+
 /* The quarantine directory of a filesystem: <mount>/.pmemheal/quarantine */
 #define PH_QUARANTINE_DIR ".pmemheal/quarantine"

@@ -22,10 +22,13 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <linux/falloc.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <poll.h>
+#include <pwd.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -240,26 +243,238 @@ static int read_good(const char *device, uint64_t page, uint8_t mask, uint8_t *o
 	return 0;
 }
 
-/* Source= must be a regular file of the owner's size. */
+/* ---- Source= ------------------------------------------------------------
+ *
+ * The restore source is read as root, on behalf of the damaged file's
+ * owner, from a path that may lie in a directory that owner can write.
+ * So: no symlink anywhere in it (RESOLVE_NO_SYMLINKS, or a walk with
+ * O_NOFOLLOW on each component); a regular file only, checked on an
+ * O_PATH descriptor before anything is opened for reading, so a FIFO
+ * cannot hang us and a device node is never opened; readable by the
+ * owner themselves (mode bits, every directory on the way searchable);
+ * and unchanged across the read. */
+
+/* Test-only: PMEMHEAL_DEBUG_NO_OPENAT2=1 acts as if openat2() were
+ * missing (ENOSYS), so tests reach the component walk. */
+static bool openat2_disabled(void)
+{
+#ifdef PH_FAULT_INJECTION
+	return getenv("PMEMHEAL_DEBUG_NO_OPENAT2") != NULL;
+#else
+	return false;
+#endif
+}
+
+/* An O_PATH descriptor of absolute path, with no symlink followed. */
+static int open_path_nofollow(const char *path, int *ret_fd)
+{
+	_cleanup_close_ int dfd = -EBADF;
+	_cleanup_free_ char *copy = NULL;
+	char *save = NULL, *c;
+
+	if (path[0] != '/')
+		return -EINVAL;
+	if (!openat2_disabled()) {
+		struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+					.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+		int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+
+		if (fd >= 0) {
+			struct stat st;
+
+			/* O_NOFOLLOW|O_PATH on a final symlink opens the link */
+			if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+				close(fd);
+				return -ELOOP;
+			}
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno != ENOSYS)
+			return negative_errno();
+	}
+	/* No openat2: one component at a time, none of them a symlink. */
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+	for (c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		int fd = openat(dfd, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+
+		if (fd < 0)
+			return negative_errno();
+		if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+			close(fd);
+			return -ELOOP;
+		}
+		close(dfd);
+		dfd = fd;
+	}
+	*ret_fd = TAKE_FD(dfd);
+	return 0;
+}
+
+/* May uid (in groups) do `want` (4 read, 1 search) on st, by its mode
+ * bits?  With a POSIX ACL the group bits are the ACL's mask, wider than
+ * what the owning group may do: then only the owner and other bits count
+ * (never more than the kernel would allow). */
+static bool may_access(const struct stat *st, bool has_acl, uid_t uid, const gid_t *groups, int n_groups,
+		       unsigned want)
+{
+	if (uid == 0)
+		return true;
+	if (st->st_uid == uid)
+		return ((st->st_mode >> 6) & want) == want;
+	for (int i = 0; !has_acl && i < n_groups; i++)
+		if (groups[i] == st->st_gid)
+			return ((st->st_mode >> 3) & want) == want;
+	return (st->st_mode & want) == want;
+}
+
+static bool has_acl(int fd)
+{
+	_cleanup_free_ char *p = NULL;
+
+	/* getxattr does not take an O_PATH fd: through /proc */
+	if (asprintf(&p, "/proc/self/fd/%d", fd) < 0)
+		return true; /* the safe side */
+	if (getxattr(p, "system.posix_acl_access", NULL, 0) >= 0)
+		return true;
+	return errno != ENODATA && errno != EOPNOTSUPP; /* cannot tell: the safe side */
+}
+
+/* Could uid have read the file open (O_PATH) as fd in directory dfd: the
+ * file readable, every directory up to the root searchable? */
+static int owner_could_read(int dfd, int fd, uid_t uid, gid_t gid)
+{
+	_cleanup_close_ int cur = -EBADF;
+	struct stat st, root;
+	gid_t groups[256];
+	int n = (int)ELEMENTSOF(groups);
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+
+	if (uid == 0)
+		return 1;
+	groups[0] = gid;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp) {
+		if (getgrouplist(pwp->pw_name, gid, groups, &n) < 0)
+			n = 1; /* too many to list: the primary group only (denies, never grants, more) */
+	} else
+		n = 1;
+	if (stat("/", &root) < 0 || fstat(fd, &st) < 0)
+		return negative_errno();
+	if (!may_access(&st, has_acl(fd), uid, groups, n, 4))
+		return 0;
+	cur = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	for (unsigned depth = 0; cur >= 0 && depth < 4096; depth++) {
+		int up;
+
+		if (fstat(cur, &st) < 0)
+			return negative_errno();
+		if (!may_access(&st, has_acl(cur), uid, groups, n, 1))
+			return 0;
+		if (st.st_dev == root.st_dev && st.st_ino == root.st_ino)
+			return 1;
+		up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		close(cur);
+		cur = up;
+	}
+	return cur < 0 ? negative_errno() : -ELOOP;
+}
+
+static bool same_times(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Page `offset` of Source= source, for a file of `size` bytes owned by
+ * uid:gid.  -ELOOP (a symlink), -EINVAL (not a regular file, or another
+ * size), -EACCES (its owner could not read it): no usable source.
+ * -EBUSY: it changed while it was read; nothing was used, try again.
+ * after_read (tests) runs between the read and the check. */
+int ph_repair_read_source(const char *source, uid_t uid, gid_t gid, uint64_t size, uint64_t offset, uint8_t *out,
+			  char **why, void (*after_read)(void *userdata), void *userdata)
+{
+	_cleanup_close_ int dfd = -EBADF, pfd = -EBADF, fd = -EBADF;
+	_cleanup_free_ char *proc = NULL, *dir = strdup(source);
+	const char *base = strrchr(source, '/');
+	struct stat pst, st, after;
+	ssize_t n;
+	int k;
+
+	if (!dir)
+		return -ENOMEM;
+	if (!base || !base[1] || strcmp(base, "/.") == 0 || strcmp(base, "/..") == 0)
+		return asprintf(why, "%s does not name a file", source) < 0 ? -ENOMEM : -EINVAL;
+	base++;
+	dir[base - source] = '\0';
+	/* Its directory (where the climb to the root starts), then the file. */
+	k = open_path_nofollow(dir, &dfd);
+	if (k == 0) {
+		pfd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd < 0)
+			k = negative_errno();
+		else if (fstat(pfd, &pst) == 0 && S_ISLNK(pst.st_mode))
+			k = -ELOOP;
+	}
+	if (k < 0)
+		return asprintf(why, "%s: %s", source,
+				k == -ELOOP ? "a symlink is on its path (refused)" : strerror(-k)) < 0 ? -ENOMEM : k;
+	if (fstat(pfd, &pst) < 0)
+		return negative_errno();
+	if (!S_ISREG(pst.st_mode))
+		return asprintf(why, "%s is not a regular file", source) < 0 ? -ENOMEM : -EINVAL;
+	if ((uint64_t)pst.st_size != size)
+		return asprintf(why, "%s has %jd bytes, the file to restore %" PRIu64, source, (intmax_t)pst.st_size,
+				size) < 0 ? -ENOMEM : -EINVAL;
+	k = owner_could_read(dfd, pfd, uid, gid);
+	if (k < 0)
+		return asprintf(why, "%s: %s", source, strerror(-k)) < 0 ? -ENOMEM : k;
+	if (k == 0)
+		return asprintf(why, "%s is not readable by the owner (uid %u) of the file to restore: refused", source,
+				(unsigned)uid) < 0 ? -ENOMEM : -EACCES;
+	/* The very inode checked, opened for reading: never by path again. */
+	if (asprintf(&proc, "/proc/self/fd/%d", pfd) < 0)
+		return -ENOMEM;
+	fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -EIO;
+	if (st.st_dev != pst.st_dev || st.st_ino != pst.st_ino || !S_ISREG(st.st_mode))
+		return asprintf(why, "%s was replaced while it was opened", source) < 0 ? -ENOMEM : -EBUSY;
+	memset(out, 0, PH_PAGE_SIZE);
+	n = pread(fd, out, PH_PAGE_SIZE, (off_t)offset);
+	if (n < 0)
+		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -EIO;
+	if (after_read)
+		after_read(userdata);
+	if (fstat(fd, &after) < 0)
+		return negative_errno();
+	if (!same_times(&st, &after)) {
+		memset(out, 0, PH_PAGE_SIZE);
+		return asprintf(why, "%s changed while it was read; nothing was used", source) < 0 ? -ENOMEM : -EBUSY;
+	}
+	return 0;
+}
+
+/* Source= for owner o: read on behalf of the file's owner. */
 static int read_source(const char *source, const struct job_owner *o, uint8_t *out, char **why)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
-	ssize_t n;
+	int k;
 
-	fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -ENOENT;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return asprintf(why, "%s is not a regular file", source) < 0 ? -ENOMEM : -EINVAL;
-	if ((uint64_t)st.st_size != o->size)
-		return asprintf(why, "%s has %jd bytes, %s has %" PRIu64, source, (intmax_t)st.st_size, o->path,
-				o->size) < 0 ? -ENOMEM : -EINVAL;
-	memset(out, 0, PH_PAGE_SIZE);
-	n = pread(fd, out, PH_PAGE_SIZE, (off_t)o->offset);
-	if (n < 0)
-		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -EIO;
-	return 0;
+	k = open_owner(o, O_RDONLY, &fd);
+	if (k < 0)
+		return asprintf(why, "%s: %s", o->path, strerror(-k)) < 0 ? -ENOMEM : k;
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	return ph_repair_read_source(source, st.st_uid, st.st_gid, o->size, o->offset, out, why, NULL, NULL);
 }
 
 /* Test-only: PMEMHEAL_DEBUG_NO_PIDFD=1 acts as if pidfd_open() failed
@@ -1402,6 +1617,8 @@ static int compute_content(struct ph_repairer *r, const struct ph_plan_page *pg,
 		return k;
 	if (k != -EAGAIN && pg->content == PH_CONTENT_HOOK)
 		return k; /* a hook that failed is a failure, recorded */
+	if (k == -EBUSY || k == -ESTALE)
+		return k; /* the source or the file changed under us: fail, retry later; no fallback */
 	*ret_fallback = po->rule && po->rule->has_fallback ? po->rule->fallback : PH_ACTION_REPORT;
 	ph_info(r->ctx, "%s; falling back to %s", *why ? *why : "cannot repair", ph_action_to_string(*ret_fallback));
 	return 1;

@@ -7,6 +7,10 @@
  * synthetic: the job's badblocks list is a file the test writes.
  *
  *   repair-job STATE_DIR JOB.json CONTENT
+ *   repair-job --read-source SOURCE FILE OFFSET OUT
+ *                                      (Source= as a restore of FILE's page
+ *                                       at OFFSET reads it, as root; the
+ *                                       page into OUT; 1 and why if refused)
  *   repair-job --sector FILE OFFSET    (where FILE's page at OFFSET is, in
  *                                       512-byte sectors of its device)
  *
@@ -131,6 +135,29 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && strcmp(argv[1], "--sector") == 0) {
 		printf("%" PRId64 "\n", phys_sector(argv[2], strtoull(argv[3], NULL, 0)));
+		return 0;
+	}
+	if (argc == 6 && strcmp(argv[1], "--read-source") == 0) {
+		struct stat tgt;
+		char *why = NULL;
+		int out;
+
+		if (stat(argv[3], &tgt) < 0) {
+			perror(argv[3]);
+			return 2;
+		}
+		k = ph_repair_read_source(argv[2], tgt.st_uid, tgt.st_gid, (uint64_t)tgt.st_size,
+					  strtoull(argv[4], NULL, 0), content, &why, NULL, NULL);
+		if (k < 0) {
+			printf("refused (%s): %s\n", strerror(-k), why ? why : "?");
+			free(why);
+			return 1;
+		}
+		out = open(argv[5], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (out < 0 || write(out, content, sizeof(content)) != (ssize_t)sizeof(content))
+			return 2;
+		close(out);
+		printf("read\n");
 		return 0;
 	}
 	if (argc != 4) {

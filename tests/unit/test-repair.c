@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The repairer's contact with the outside: Hook= programs (a clean signal
- * state, a timeout that ends them with SIGTERM, with or without pidfd).
+ * state, a timeout that ends them with SIGTERM, with or without pidfd)
+ * and Source= (no symlink on its path, a regular file only, never
+ * blocking, only what the file's owner could read, unchanged by the read;
+ * with openat2 and with the component walk that stands in for it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -129,12 +132,161 @@ static void test_hook_timeout_no_pidfd(void **state)
 	unsetenv("PMEMHEAL_DEBUG_NO_PIDFD");
 }
 
+/* ---- Source= ------------------------------------------------------------ */
+
+#define OTHER_UID 54321u /* someone else: neither us nor root */
+#define OTHER_GID 54321u
+
+static char srcdir[4200];
+
+static void put(const char *rel, const char *content, size_t len, mode_t mode)
+{
+	char p[4400];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", srcdir, rel);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(chmod(p, mode), 0);
+}
+
+static const char *at(const char *rel)
+{
+	static char p[2][4400]; /* two at once: symlink(at(a), at(b)) */
+	static unsigned n;
+	char *b = p[n++ % 2];
+
+	snprintf(b, sizeof(p[0]), "%s/%s", srcdir, rel);
+	return b;
+}
+
+static int read_src(const char *rel, uid_t uid, uint64_t size, uint8_t *out)
+{
+	_cleanup_free_ char *why = NULL;
+	int k;
+
+	alarm(30); /* a FIFO that blocks fails the test here */
+	k = ph_repair_read_source(at(rel), uid, OTHER_GID, size, 0, out, &why, NULL, NULL);
+	alarm(0);
+	if (k < 0)
+		assert_non_null(why);
+	return k;
+}
+
+static int source_setup(void **state)
+{
+	char big[8192];
+
+	(void)state;
+	snprintf(srcdir, sizeof(srcdir), "%s/src", dir);
+	assert_int_equal(mkdir(srcdir, 0755), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	memset(big, 'A', sizeof(big));
+	put("good", big, sizeof(big), 0644);
+	memset(big, 'S', sizeof(big));
+	put("secret", big, sizeof(big), 0600); /* ours only */
+	assert_int_equal(symlink(at("secret"), at("link")), 0);
+	assert_int_equal(mkdir(at("closed"), 0700), 0); /* a file in it is ours only */
+	put("closed/file", big, sizeof(big), 0644);
+	assert_int_equal(symlink(at("closed"), at("dirlink")), 0);
+	assert_int_equal(mkfifo(at("fifo"), 0644), 0);
+	assert_int_equal(mkdir(at("dir"), 0755), 0);
+	return 0;
+}
+
+static void source_cases(void)
+{
+	uint8_t page[PH_PAGE_SIZE];
+
+	/* a file the owner can read: its bytes */
+	assert_int_equal(read_src("good", OTHER_UID, 8192, page), 0);
+	assert_int_equal(page[0], 'A');
+	assert_int_equal(page[PH_PAGE_SIZE - 1], 'A');
+	/* a symlink, last or on the way */
+	assert_int_equal(read_src("link", OTHER_UID, 8192, page), -ELOOP);
+	assert_int_equal(read_src("link", getuid(), 8192, page), -ELOOP);
+	assert_int_equal(read_src("dirlink/file", getuid(), 8192, page), -ELOOP);
+	/* not a regular file: refused without blocking or opening it */
+	assert_int_equal(read_src("fifo", OTHER_UID, 0, page), -EINVAL);
+	assert_int_equal(read_src("dir", OTHER_UID, 0, page), -EINVAL);
+	{
+		_cleanup_free_ char *why = NULL;
+
+		alarm(30);
+		assert_int_equal(ph_repair_read_source("/dev/null", 0, 0, 0, 0, page, &why, NULL, NULL), -EINVAL);
+		alarm(0);
+	}
+	/* what the file's owner could not read: refused */
+	assert_int_equal(read_src("secret", OTHER_UID, 8192, page), -EACCES);
+	assert_int_equal(read_src("closed/file", OTHER_UID, 8192, page), -EACCES);
+	/* ... and allowed to its own owner */
+	assert_int_equal(read_src("secret", getuid(), 8192, page), 0);
+	assert_int_equal(page[0], 'S');
+	/* the size must be the damaged file's */
+	assert_int_equal(read_src("good", OTHER_UID, 4096, page), -EINVAL);
+}
+
+static void test_source_openat2(void **state)
+{
+	(void)state;
+	unsetenv("PMEMHEAL_DEBUG_NO_OPENAT2");
+	source_cases();
+}
+
+static void test_source_walk(void **state)
+{
+	(void)state;
+	assert_int_equal(setenv("PMEMHEAL_DEBUG_NO_OPENAT2", "1", 1), 0);
+	source_cases();
+	unsetenv("PMEMHEAL_DEBUG_NO_OPENAT2");
+}
+
+static void change_it(void *userdata)
+{
+	int fd = open(at("good"), O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	(void)userdata;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "B", 1), 1);
+	close(fd);
+}
+
+static void touch_it(void *userdata)
+{
+	(void)userdata;
+	/* the same size, mtime put back: only ctime tells */
+	assert_int_equal(chmod(at("good"), 0640), 0);
+	assert_int_equal(chmod(at("good"), 0644), 0);
+}
+
+static void test_source_changed(void **state)
+{
+	uint8_t page[PH_PAGE_SIZE];
+	_cleanup_free_ char *why = NULL, *why2 = NULL;
+	char big[8192];
+
+	(void)state;
+	memset(big, 'A', sizeof(big));
+	put("good", big, sizeof(big), 0644);
+	assert_int_equal(ph_repair_read_source(at("good"), OTHER_UID, OTHER_GID, 8192, 0, page, &why, change_it, NULL),
+			 -EBUSY);
+	assert_non_null(strstr(why, "changed while it was read"));
+	put("good", big, sizeof(big), 0644);
+	assert_int_equal(ph_repair_read_source(at("good"), OTHER_UID, OTHER_GID, 8192, 0, page, &why2, touch_it, NULL),
+			 -EBUSY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hook_signal_state),
 		cmocka_unit_test(test_hook_timeout),
 		cmocka_unit_test(test_hook_timeout_no_pidfd),
+		cmocka_unit_test_setup(test_source_openat2, source_setup),
+		cmocka_unit_test(test_source_walk),
+		cmocka_unit_test(test_source_changed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

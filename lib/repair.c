@@ -63,6 +63,7 @@ struct ph_repairer {
 	/* test-only: stop before a named step until a FIFO says go */
 	char *pause_step, *pause_fifo;
 	unsigned pause_nth, pause_seen;
+	char *why; /* a failing step's own reason, when it has one */
 };
 
 struct job_owner {
@@ -197,6 +198,32 @@ static bool same_bytes(int fd, uint64_t off, const uint8_t *want)
 
 	return pread(fd, buf, sizeof(buf), (off_t)off) == (ssize_t)sizeof(buf) &&
 	       memcmp(buf, want, sizeof(buf)) == 0;
+}
+
+/* prefix NAME .PAGE suffix: a name derived from a file's for a temporary
+ * or quarantined copy, at most NAME_MAX - reserve bytes (reserve: what a
+ * caller appends later, ".report.json").  A name that would be longer
+ * keeps its start, cut at a UTF-8 character boundary, and "~" and a hash
+ * of the whole name, so that two long names stay two names. */
+int ph_repair_side_name(const char *prefix, const char *name, uint64_t page, const char *suffix, size_t reserve,
+			char **ret)
+{
+	char tail[64];
+	size_t fixed, room, n = strlen(name), max = NAME_MAX - MIN(reserve, (size_t)NAME_MAX);
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	snprintf(tail, sizeof(tail), ".%" PRIu64 "%s", page, suffix);
+	fixed = strlen(prefix) + strlen(tail);
+	if (fixed + n <= max)
+		return asprintf(ret, "%s%s%s", prefix, name, tail) < 0 ? -ENOMEM : 0;
+	if (fixed + 17 >= max)
+		return -ENAMETOOLONG;
+	room = max - fixed - 17; /* "~" and 16 hex digits */
+	while (room > 0 && ((unsigned char)name[room] & 0xc0) == 0x80)
+		room--;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ULL;
+	return asprintf(ret, "%s%.*s~%016" PRIx64 "%s", prefix, (int)room, name, h, tail) < 0 ? -ENOMEM : 0;
 }
 
 static int ensure_quarantine(const char *mount, char **ret_dir)
@@ -1028,7 +1055,13 @@ static int step_release(struct ph_repairer *r, struct job *j)
 	return unlink(j->pin) < 0 && errno != ENOENT ? negative_errno() : 0;
 }
 
-static int copy_xattrs(int from, int to)
+/* Every extended attribute of from onto to.  One that cannot be set
+ * fails the copy, naming it (in *why): security.capability needs
+ * CAP_SETFCAP, which the shipped unit does not have.  Skipping it would
+ * leave a copy that silently lost what the file may do (a program's
+ * capabilities) or who may read it (an LSM label); the original stays as
+ * it was instead, and the page is reported as failed. */
+static int copy_xattrs(int from, int to, char **why)
 {
 	char names[65536], value[65536];
 	ssize_t n = flistxattr(from, names, sizeof(names));
@@ -1036,18 +1069,43 @@ static int copy_xattrs(int from, int to)
 	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(names + i) + 1) {
 		ssize_t v = fgetxattr(from, names + i, value, sizeof(value));
 
-		if (v < 0 || fsetxattr(to, names + i, value, (size_t)v, 0) < 0)
-			return negative_errno();
+		if (v < 0 || fsetxattr(to, names + i, value, (size_t)v, 0) < 0) {
+			int k = negative_errno();
+
+			(void)asprintf(why, "cannot copy the extended attribute %s%s: %s", names + i,
+				       k == -EPERM && strcmp(names + i, "security.capability") == 0 ?
+					       " (setting it needs CAP_SETFCAP)" : "", strerror(-k));
+			return k;
+		}
 	}
 	return n < 0 ? negative_errno() : 0;
 }
 
 /* The whole file, with the repaired page (or a hole), keeping mode, owner,
  * extended attributes and times.  Holes stay holes. */
+static int copy_file(struct ph_repairer *r, struct job *j, int *out_fd);
+
+/* The copy, or nothing: a failure after the temporary file was created
+ * removes it (the very file created: same device and inode). */
 static int step_copy(struct ph_repairer *r, struct job *j)
 {
+	_cleanup_close_ int out = -EBADF;
+	int k = copy_file(r, j, &out);
+
+	if (k < 0 && out >= 0) {
+		struct stat a, b;
+
+		if (fstat(out, &a) == 0 && lstat(j->tmp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			(void)unlink(j->tmp);
+	}
+	return k;
+}
+
+static int copy_file(struct ph_repairer *r, struct job *j, int *out_fd)
+{
 	const struct job_owner *o = &j->owners[0];
-	_cleanup_close_ int in = -EBADF, out = -EBADF;
+	_cleanup_close_ int in = -EBADF;
+	int out;
 	_cleanup_free_ uint8_t *buf = NULL;
 	const size_t chunk = 1 << 20;
 	struct stat st;
@@ -1065,7 +1123,7 @@ static int step_copy(struct ph_repairer *r, struct job *j)
 	if (!buf)
 		return -ENOMEM;
 	(void)unlink(j->tmp);
-	out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	out = *out_fd = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
 		return negative_errno();
 	for (;;) {
@@ -1107,7 +1165,7 @@ static int step_copy(struct ph_repairer *r, struct job *j)
 	if (ftruncate(out, st.st_size) < 0 || fchown(out, st.st_uid, st.st_gid) < 0 ||
 	    fchmod(out, st.st_mode & 07777) < 0)
 		return negative_errno();
-	k = copy_xattrs(in, out);
+	k = copy_xattrs(in, out, &r->why);
 	if (k < 0 && k != -EOPNOTSUPP)
 		return k;
 	if (futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim }) < 0)
@@ -1135,8 +1193,14 @@ static int quarantine_path_of(const struct job *j, size_t i, char **ret)
 
 	if (k < 0)
 		return k;
-	return asprintf(ret, "%s/%" PRIu64 "-%s.%" PRIu64, qdir, o->inode, basename_of(o->path), j->page) < 0 ?
-		       -ENOMEM : 0;
+	_cleanup_free_ char *prefix = NULL, *name = NULL;
+
+	if (asprintf(&prefix, "%" PRIu64 "-", o->inode) < 0)
+		return -ENOMEM;
+	k = ph_repair_side_name(prefix, basename_of(o->path), j->page, "", PH_QUARANTINE_RESERVE, &name);
+	if (k < 0)
+		return k;
+	return asprintf(ret, "%s/%s", qdir, name) < 0 ? -ENOMEM : 0;
 }
 
 static int step_link_old(struct ph_repairer *r, struct job *j)
@@ -1243,8 +1307,15 @@ static int step_relink(struct ph_repairer *r, struct job *j, size_t i)
 	if (!dir)
 		return -ENOMEM;
 	*strrchr(dir, '/') = '\0';
-	if (asprintf(&tmp, "%s/.pmemheal-%s.%" PRIu64 ".lnk", dir, basename_of(o->path), j->page) < 0)
-		return -ENOMEM;
+	{
+		_cleanup_free_ char *name = NULL;
+		int k = ph_repair_side_name(".pmemheal-", basename_of(o->path), j->page, ".lnk", 0, &name);
+
+		if (k < 0)
+			return k;
+		if (asprintf(&tmp, "%s/%s", dir, name) < 0)
+			return -ENOMEM;
+	}
 	(void)unlink(tmp);
 	if (link(first->path, tmp) < 0)
 		return negative_errno();
@@ -1469,8 +1540,14 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 
 	for (size_t i = (size_t)from; i < j->n_steps; i++) {
 		pause_point(r, j->steps[i].kind);
+		free(r->why);
+		r->why = NULL;
 		k = run_step(r, j, &j->steps[i]);
 		if (k < 0) {
+			if (!*why && r->why)
+				(void)asprintf(why, "step %s of %s: %s", ph_step_to_string(j->steps[i].kind),
+					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "?",
+					       r->why);
 			if (!*why)
 				(void)asprintf(why, "step %s%s%s: %s", ph_step_to_string(j->steps[i].kind),
 					       j->owners[j->steps[i].owner].path ? " of " : "",
@@ -1574,8 +1651,19 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		if (!dir)
 			return -ENOMEM;
 		*strrchr(dir, '/') = '\0';
-		if (asprintf(&j->tmp, "%s/.pmemheal-%s.%" PRIu64 ".tmp", dir, base, pg->sector) < 0 ||
-		    asprintf(&j->qname, "%" PRIu64 "-%s.%" PRIu64, j->owners[0].inode, base, pg->sector) < 0)
+		_cleanup_free_ char *tname = NULL, *prefix = NULL;
+		int k;
+
+		/* Within NAME_MAX even for a name of NAME_MAX bytes. */
+		k = ph_repair_side_name(".pmemheal-", base, pg->sector, ".tmp", 0, &tname);
+		if (k < 0)
+			return k;
+		if (asprintf(&prefix, "%" PRIu64 "-", j->owners[0].inode) < 0)
+			return -ENOMEM;
+		k = ph_repair_side_name(prefix, base, pg->sector, "", PH_QUARANTINE_RESERVE, &j->qname);
+		if (k < 0)
+			return k;
+		if (asprintf(&j->tmp, "%s/%s", dir, tname) < 0)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < pg->n_steps; i++)
@@ -1683,6 +1771,7 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 	free(r->fault_step);
 	free(r->pause_step);
 	free(r->pause_fifo);
+	free(r->why);
 	ph_ctx_unref(r->ctx);
 	free(r);
 	return NULL;

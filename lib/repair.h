@@ -69,5 +69,12 @@ int ph_repair_spawn_hook(char *const argv[], char *const envp[], const char *inp
 int ph_repair_read_source(const char *source, uid_t uid, gid_t gid, uint64_t size, uint64_t offset, uint8_t *out,
 			  char **why, void (*after_read)(void *userdata), void *userdata);
 
+/* Internal: a name derived from a file's name for its temporary or
+ * quarantined copy, within NAME_MAX - reserve bytes (see lib/repair.c). */
+int ph_repair_side_name(const char *prefix, const char *name, uint64_t page, const char *suffix, size_t reserve,
+			char **ret);
+/* What is appended to a quarantine name: ".report.json" */
+#define PH_QUARANTINE_RESERVE 12
+
 /* The quarantine directory of a filesystem: <mount>/.pmemheal/quarantine */
 #define PH_QUARANTINE_DIR ".pmemheal/quarantine"

@@ -111,6 +111,25 @@ static void fill(struct json_object *job)
 				       json_object_new_int64(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec));
 		json_object_object_add(o, "ctime_ns",
 				       json_object_new_int64(st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec));
+		/* the names the repairer derives from the file's, as job_from_plan() does */
+		if (i == 0 && !json_object_object_get_ex(job, "tmp", &v)) {
+			const char *path = json_object_get_string(p), *base = strrchr(path, '/') + 1;
+			char *tmp = NULL, *name = NULL, *prefix = NULL;
+			uint64_t page = (uint64_t)json_object_get_int64(json_object_object_get(job, "page"));
+
+			if (ph_repair_side_name(".pmemheal-", base, page, ".tmp", 0, &name) < 0 ||
+			    asprintf(&tmp, "%.*s%s", (int)(base - path), path, name) < 0 ||
+			    asprintf(&prefix, "%ju-", (uintmax_t)st.st_ino) < 0)
+				exit(2);
+			free(name);
+			if (ph_repair_side_name(prefix, base, page, "", PH_QUARANTINE_RESERVE, &name) < 0)
+				exit(2);
+			json_object_object_add(job, "tmp", json_object_new_string(tmp));
+			json_object_object_add(job, "qname", json_object_new_string(name));
+			free(tmp);
+			free(name);
+			free(prefix);
+		}
 		if (i == 0 && !json_object_object_get_ex(job, "fs_page", &v) &&
 		    json_object_object_get_ex(o, "offset", &off))
 			json_object_object_add(job, "fs_page",

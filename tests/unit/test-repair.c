@@ -278,6 +278,38 @@ static void test_source_changed(void **state)
 			 -EBUSY);
 }
 
+/* ---- names derived from a file's name ---------------------------------- */
+
+static void test_side_names(void **state)
+{
+	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+	char n1[256], n2[256], u[256];
+
+	(void)state;
+	/* short: as before */
+	assert_int_equal(ph_repair_side_name(".pmemheal-", "db.dat", 16, ".tmp", 0, &a), 0);
+	assert_string_equal(a, ".pmemheal-db.dat.16.tmp");
+	/* NAME_MAX bytes: bounded, and two such names stay apart */
+	memset(n1, 'n', 255);
+	n1[255] = '\0';
+	memcpy(n2, n1, sizeof(n2));
+	n2[254] = 'm';
+	assert_int_equal(ph_repair_side_name("123-", n1, 18446744073709551615ULL, "", PH_QUARANTINE_RESERVE, &b), 0);
+	assert_int_equal(ph_repair_side_name("123-", n2, 18446744073709551615ULL, "", PH_QUARANTINE_RESERVE, &c), 0);
+	assert_true(strlen(b) + strlen(".report.json") <= 255);
+	assert_string_not_equal(b, c);
+	assert_int_equal(strncmp(b, "123-nnnn", 8), 0);
+	/* cut at a character, never inside one: 2-byte characters */
+	for (int i = 0; i < 254; i += 2) {
+		u[i] = (char)0xc3;
+		u[i + 1] = (char)0xa9; /* é */
+	}
+	u[254] = '\0';
+	assert_int_equal(ph_repair_side_name(".pmemheal-", u, 8, ".tmp", 0, &d), 0);
+	assert_true(strlen(d) <= 255);
+	assert_true(((unsigned char)strchr(d, '~')[-1] & 0xc0) != 0xc0); /* no lead byte left alone */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +319,7 @@ int main(void)
 		cmocka_unit_test_setup(test_source_openat2, source_setup),
 		cmocka_unit_test(test_source_walk),
 		cmocka_unit_test(test_source_changed),
+		cmocka_unit_test(test_side_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -612,7 +612,10 @@ int ph_repair_spawn_hook(char *const argv[], char *const envp[], const char *inp
 	sigemptyset(&pipe_only);
 	sigaddset(&pipe_only, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-	if (write(pipefd[1], input, strlen(input)) < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE))
+	/* Taken back even when the caller had SIGPIPE blocked already (the
+	 * worker blocks everything): left pending, it would kill the caller
+	 * once unblocked.  SIGPIPE is not queued, and only ever synchronous. */
+	if (write(pipefd[1], input, strlen(input)) < 0 && errno == EPIPE)
 		(void)sigtimedwait(&pipe_only, NULL, &(struct timespec){ 0 });
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(pipefd[1]);

@@ -22,10 +22,14 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <linux/falloc.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <poll.h>
+#include <pwd.h>
+#include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mapper.h"
@@ -60,6 +65,7 @@ struct ph_repairer {
 	/* test-only: stop before a named step until a FIFO says go */
 	char *pause_step, *pause_fifo;
 	unsigned pause_nth, pause_seen;
+	char *why; /* a failing step's own reason, when it has one */
 };
 
 struct job_owner {
@@ -211,6 +217,32 @@ static bool same_bytes(int fd, uint64_t off, const uint8_t *want)
 	       memcmp(buf, want, sizeof(buf)) == 0;
 }
 
+/* prefix NAME .PAGE suffix: a name derived from a file's for a temporary
+ * or quarantined copy, at most NAME_MAX - reserve bytes (reserve: what a
+ * caller appends later, ".report.json").  A name that would be longer
+ * keeps its start, cut at a UTF-8 character boundary, and "~" and a hash
+ * of the whole name, so that two long names stay two names. */
+int ph_repair_side_name(const char *prefix, const char *name, uint64_t page, const char *suffix, size_t reserve,
+			char **ret)
+{
+	char tail[64];
+	size_t fixed, room, n = strlen(name), max = NAME_MAX - MIN(reserve, (size_t)NAME_MAX);
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	snprintf(tail, sizeof(tail), ".%" PRIu64 "%s", page, suffix);
+	fixed = strlen(prefix) + strlen(tail);
+	if (fixed + n <= max)
+		return asprintf(ret, "%s%s%s", prefix, name, tail) < 0 ? -ENOMEM : 0;
+	if (fixed + 17 >= max)
+		return -ENAMETOOLONG;
+	room = max - fixed - 17; /* "~" and 16 hex digits */
+	while (room > 0 && ((unsigned char)name[room] & 0xc0) == 0x80)
+		room--;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ULL;
+	return asprintf(ret, "%s%.*s~%016" PRIx64 "%s", prefix, (int)room, name, h, tail) < 0 ? -ENOMEM : 0;
+}
+
 /* <mount>/.pmemheal/quarantine, opened: made by us, or refused.  On a
  * filesystem whose root others can write, anyone could have made it
  * first, and whoever owns it could read or delete the pins of other
@@ -285,26 +317,369 @@ static int read_good(const char *device, uint64_t page, uint8_t mask, uint8_t *o
 	return 0;
 }
 
-/* Source= must be a regular file of the owner's size. */
-static int read_source(const char *source, const struct job_owner *o, uint8_t *out, char **why)
+/* ---- Source= ------------------------------------------------------------
+ *
+ * The restore source is read as root, on behalf of the damaged file's
+ * owner, from a path that may lie in a directory that owner can write.
+ * So: no symlink anywhere in it (RESOLVE_NO_SYMLINKS, or a walk with
+ * O_NOFOLLOW on each component); a regular file only, checked on an
+ * O_PATH descriptor before anything is opened for reading, so a FIFO
+ * cannot hang us and a device node is never opened; readable by the
+ * owner themselves (mode bits, every directory on the way searchable);
+ * and unchanged across the read. */
+
+/* Test-only: PMEMHEAL_DEBUG_NO_OPENAT2=1 acts as if openat2() were
+ * missing (ENOSYS), so tests reach the component walk. */
+static bool openat2_disabled(void)
+{
+#ifdef PH_FAULT_INJECTION
+	return getenv("PMEMHEAL_DEBUG_NO_OPENAT2") != NULL;
+#else
+	return false;
+#endif
+}
+
+/* An O_PATH descriptor of absolute path, with no symlink followed. */
+static int open_path_nofollow(const char *path, int *ret_fd)
+{
+	_cleanup_close_ int dfd = -EBADF;
+	_cleanup_free_ char *copy = NULL;
+	char *save = NULL, *c;
+
+	if (path[0] != '/')
+		return -EINVAL;
+	if (!openat2_disabled()) {
+		struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+					.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+		int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+
+		if (fd >= 0) {
+			struct stat st;
+
+			/* O_NOFOLLOW|O_PATH on a final symlink opens the link */
+			if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+				close(fd);
+				return -ELOOP;
+			}
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno != ENOSYS)
+			return negative_errno();
+	}
+	/* No openat2: one component at a time, none of them a symlink. */
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+	for (c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		int fd = openat(dfd, c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+
+		if (fd < 0)
+			return negative_errno();
+		if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+			close(fd);
+			return -ELOOP;
+		}
+		close(dfd);
+		dfd = fd;
+	}
+	*ret_fd = TAKE_FD(dfd);
+	return 0;
+}
+
+/* May uid (in groups) do `want` (4 read, 1 search) on st, by its mode
+ * bits?  With a POSIX ACL the group bits are the ACL's mask, wider than
+ * what the owning group may do: then only the owner and other bits count
+ * (never more than the kernel would allow). */
+static bool may_access(const struct stat *st, bool has_acl, uid_t uid, const gid_t *groups, int n_groups,
+		       unsigned want)
+{
+	if (uid == 0)
+		return true;
+	if (st->st_uid == uid)
+		return ((st->st_mode >> 6) & want) == want;
+	for (int i = 0; !has_acl && i < n_groups; i++)
+		if (groups[i] == st->st_gid)
+			return ((st->st_mode >> 3) & want) == want;
+	return (st->st_mode & want) == want;
+}
+
+static bool has_acl(int fd)
+{
+	_cleanup_free_ char *p = NULL;
+
+	/* getxattr does not take an O_PATH fd: through /proc */
+	if (asprintf(&p, "/proc/self/fd/%d", fd) < 0)
+		return true; /* the safe side */
+	if (getxattr(p, "system.posix_acl_access", NULL, 0) >= 0)
+		return true;
+	return errno != ENODATA && errno != EOPNOTSUPP; /* cannot tell: the safe side */
+}
+
+/* Could uid have read the file open (O_PATH) as fd in directory dfd: the
+ * file readable, every directory up to the root searchable? */
+static int owner_could_read(int dfd, int fd, uid_t uid, gid_t gid)
+{
+	_cleanup_close_ int cur = -EBADF;
+	struct stat st, root;
+	gid_t groups[256];
+	int n = (int)ELEMENTSOF(groups);
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+
+	if (uid == 0)
+		return 1;
+	groups[0] = gid;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp) {
+		if (getgrouplist(pwp->pw_name, gid, groups, &n) < 0)
+			n = 1; /* too many to list: the primary group only (denies, never grants, more) */
+	} else
+		n = 1;
+	if (stat("/", &root) < 0 || fstat(fd, &st) < 0)
+		return negative_errno();
+	if (!may_access(&st, has_acl(fd), uid, groups, n, 4))
+		return 0;
+	cur = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	for (unsigned depth = 0; cur >= 0 && depth < 4096; depth++) {
+		int up;
+
+		if (fstat(cur, &st) < 0)
+			return negative_errno();
+		if (!may_access(&st, has_acl(cur), uid, groups, n, 1))
+			return 0;
+		if (st.st_dev == root.st_dev && st.st_ino == root.st_ino)
+			return 1;
+		up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		close(cur);
+		cur = up;
+	}
+	return cur < 0 ? negative_errno() : -ELOOP;
+}
+
+static bool same_times(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Page `offset` of Source= source, for a file of `size` bytes owned by
+ * uid:gid.  -ELOOP (a symlink), -EINVAL (not a regular file, or another
+ * size), -EACCES (its owner could not read it): no usable source.
+ * -EBUSY: it changed while it was read; nothing was used, try again.
+ * after_read (tests) runs between the read and the check. */
+int ph_repair_read_source(const char *source, uid_t uid, gid_t gid, uint64_t size, uint64_t offset, uint8_t *out,
+			  char **why, void (*after_read)(void *userdata), void *userdata)
+{
+	_cleanup_close_ int dfd = -EBADF, pfd = -EBADF, fd = -EBADF;
+	_cleanup_free_ char *proc = NULL, *dir = strdup(source);
+	const char *base = strrchr(source, '/');
+	struct stat pst, st, after;
+	ssize_t n;
+	int k;
+
+	if (!dir)
+		return -ENOMEM;
+	if (!base || !base[1] || strcmp(base, "/.") == 0 || strcmp(base, "/..") == 0)
+		return asprintf(why, "%s does not name a file", source) < 0 ? -ENOMEM : -EINVAL;
+	base++;
+	dir[base - source] = '\0';
+	/* Its directory (where the climb to the root starts), then the file. */
+	k = open_path_nofollow(dir, &dfd);
+	if (k == 0) {
+		pfd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd < 0)
+			k = negative_errno();
+		else if (fstat(pfd, &pst) == 0 && S_ISLNK(pst.st_mode))
+			k = -ELOOP;
+	}
+	if (k < 0)
+		return asprintf(why, "%s: %s", source,
+				k == -ELOOP ? "a symlink is on its path (refused)" : strerror(-k)) < 0 ? -ENOMEM : k;
+	if (fstat(pfd, &pst) < 0)
+		return negative_errno();
+	if (!S_ISREG(pst.st_mode))
+		return asprintf(why, "%s is not a regular file", source) < 0 ? -ENOMEM : -EINVAL;
+	if ((uint64_t)pst.st_size != size)
+		return asprintf(why, "%s has %jd bytes, the file to restore %" PRIu64, source, (intmax_t)pst.st_size,
+				size) < 0 ? -ENOMEM : -EINVAL;
+	k = owner_could_read(dfd, pfd, uid, gid);
+	if (k < 0)
+		return asprintf(why, "%s: %s", source, strerror(-k)) < 0 ? -ENOMEM : k;
+	if (k == 0)
+		return asprintf(why, "%s is not readable by the owner (uid %u) of the file to restore: refused", source,
+				(unsigned)uid) < 0 ? -ENOMEM : -EACCES;
+	/* The very inode checked, opened for reading: never by path again. */
+	if (asprintf(&proc, "/proc/self/fd/%d", pfd) < 0)
+		return -ENOMEM;
+	fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -EIO;
+	if (st.st_dev != pst.st_dev || st.st_ino != pst.st_ino || !S_ISREG(st.st_mode))
+		return asprintf(why, "%s was replaced while it was opened", source) < 0 ? -ENOMEM : -EBUSY;
+	memset(out, 0, PH_PAGE_SIZE);
+	n = pread(fd, out, PH_PAGE_SIZE, (off_t)offset);
+	if (n < 0)
+		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -EIO;
+	if (after_read)
+		after_read(userdata);
+	if (fstat(fd, &after) < 0)
+		return negative_errno();
+	if (!same_times(&st, &after)) {
+		memset(out, 0, PH_PAGE_SIZE);
+		return asprintf(why, "%s changed while it was read; nothing was used", source) < 0 ? -ENOMEM : -EBUSY;
+	}
+	return 0;
+}
+
+/* Source= for owner o: read on behalf of the file's owner. */
+static int read_source(const char *source, const struct job *j, const struct job_owner *o, uint8_t *out, char **why)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
-	ssize_t n;
+	int k;
 
-	fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -ENOENT;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return asprintf(why, "%s is not a regular file", source) < 0 ? -ENOMEM : -EINVAL;
-	if ((uint64_t)st.st_size != o->size)
-		return asprintf(why, "%s has %jd bytes, %s has %" PRIu64, source, (intmax_t)st.st_size, o->path,
-				o->size) < 0 ? -ENOMEM : -EINVAL;
-	memset(out, 0, PH_PAGE_SIZE);
-	n = pread(fd, out, PH_PAGE_SIZE, (off_t)o->offset);
-	if (n < 0)
-		return asprintf(why, "%s: %m", source) < 0 ? -ENOMEM : -EIO;
-	return 0;
+	k = open_owner(j, o, O_RDONLY, &fd);
+	if (k < 0)
+		return asprintf(why, "%s: %s", o->path, strerror(-k)) < 0 ? -ENOMEM : k;
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	return ph_repair_read_source(source, st.st_uid, st.st_gid, o->size, o->offset, out, why, NULL, NULL);
+}
+
+/* Test-only: PMEMHEAL_DEBUG_NO_PIDFD=1 acts as if pidfd_open() failed
+ * (an old kernel, a seccomp filter), so tests reach the fallback. */
+static bool pidfd_disabled(void)
+{
+#ifdef PH_FAULT_INJECTION
+	return getenv("PMEMHEAL_DEBUG_NO_PIDFD") != NULL;
+#else
+	return false;
+#endif
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait up to ms for pid to end, without reaping it (its pid, and so its
+ * process group, stay ours until waitpid()): 1 ended, 0 still running.
+ * Through its pidfd; without one, by asking on a short period. */
+static int wait_bounded(pid_t pid, int pidfd, int64_t ms)
+{
+	int64_t deadline = mono_ms() + ms;
+
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		siginfo_t si = { 0 };
+
+		if (pidfd >= 0) {
+			struct pollfd p = { .fd = pidfd, .events = POLLIN };
+			int n = poll(&p, 1, (int)MIN(MAX(left, (int64_t)0), (int64_t)INT_MAX));
+
+			if (n > 0)
+				return 1;
+			if (n < 0 && errno != EINTR)
+				return negative_errno();
+		} else {
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+				if (errno != EINTR)
+					return negative_errno();
+			} else if (si.si_pid == pid)
+				return 1;
+			if (left > 0)
+				(void)nanosleep(&(struct timespec){ .tv_nsec = MIN(left, (int64_t)10) * 1000000 }, NULL);
+		}
+		if (left <= 0)
+			return 0;
+	}
+}
+
+/* Run a hook: argv with envp, input on its stdin, its stdout onto our
+ * stderr, in its own process group; bounded by timeout_usec (SIGTERM to
+ * the group, then SIGKILL).  0 or -ETIME (ended by the timeout), with its
+ * wait status; <0 when it could not be started.
+ *
+ * It starts with no signal blocked and every disposition the default: the
+ * worker thread blocks all signals and a writer may ignore SIGPIPE, and a
+ * child inherits both through fork and exec, so a hook would never see
+ * the SIGTERM of its timeout. */
+int ph_repair_spawn_hook(char *const argv[], char *const envp[], const char *input, uint64_t timeout_usec,
+			 int *ret_status)
+{
+	int pipefd[2], status = 0, r = 0, k;
+	_cleanup_close_ int pidfd = -EBADF;
+	sigset_t pipe_only, old;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return negative_errno();
+	pid = fork();
+	if (pid < 0) {
+		r = negative_errno();
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return r;
+	}
+	if (pid == 0) {
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigset_t none;
+
+		/* Async-signal-safe calls only: the parent has threads. */
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				(void)sigaction(s, &dfl, NULL);
+		sigemptyset(&none);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Its own process group, so a timeout ends whatever it started;
+		 * its output goes to stderr, never into ours (--json). */
+		(void)setpgid(0, 0);
+		dup2(pipefd[0], STDIN_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	(void)setpgid(pid, pid);
+	close(pipefd[0]);
+	if (!pidfd_disabled())
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	/* A hook that does not read its input must neither block us nor
+	 * kill us: a non-blocking write, with SIGPIPE blocked in this thread
+	 * only (not ignored process-wide) and taken back if it came. */
+	(void)fcntl(pipefd[1], F_SETFL, O_NONBLOCK);
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+	/* Taken back even when the caller had SIGPIPE blocked already (the
+	 * worker blocks everything): left pending, it would kill the caller
+	 * once unblocked.  SIGPIPE is not queued, and only ever synchronous. */
+	if (write(pipefd[1], input, strlen(input)) < 0 && errno == EPIPE)
+		(void)sigtimedwait(&pipe_only, NULL, &(struct timespec){ 0 });
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(pipefd[1]);
+
+	/* Wait, bounded by HookTimeoutSec=: SIGTERM, then SIGKILL. */
+	k = wait_bounded(pid, pidfd, (int64_t)MIN(timeout_usec / 1000, (uint64_t)INT64_MAX));
+	if (k == 0) {
+		kill(-pid, SIGTERM);
+		(void)wait_bounded(pid, pidfd, 5000);
+		kill(-pid, SIGKILL); /* the rest of its group, whatever ignored SIGTERM */
+		r = -ETIME;
+	} else if (k < 0)
+		kill(-pid, SIGKILL); /* cannot tell when it ends: do not wait forever */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	*ret_status = status;
+	return r;
 }
 
 static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owner, const char *source, uint8_t *out,
@@ -315,8 +690,7 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 	char *envp[10] = { 0 };
 	struct json_object *in = json_object_new_object();
 	const char *text;
-	int pipefd[2], ofd, status = 0, r = 0, pidfd;
-	pid_t pid;
+	int ofd, status = 0, r = 0;
 
 	ofd = mkostemp(outpath, O_CLOEXEC);
 	if (ofd < 0 || !in)
@@ -342,48 +716,9 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 		r = -ENOMEM;
 		goto out;
 	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		r = negative_errno();
+	r = ph_repair_spawn_hook(rule->hook, envp, text, rule->hook_timeout_usec, &status);
+	if (r < 0 && r != -ETIME)
 		goto out;
-	}
-	pid = fork();
-	if (pid < 0) {
-		r = negative_errno();
-		close(pipefd[0]);
-		close(pipefd[1]);
-		goto out;
-	}
-	if (pid == 0) {
-		/* Its own process group, so a timeout ends whatever it started;
-		 * its output goes to stderr, never into ours (--json). */
-		(void)setpgid(0, 0);
-		dup2(pipefd[0], STDIN_FILENO);
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		execve(rule->hook[0], rule->hook, envp);
-		_exit(127);
-	}
-	(void)setpgid(pid, pid);
-	close(pipefd[0]);
-	signal(SIGPIPE, SIG_IGN);
-	(void)!write(pipefd[1], text, strlen(text));
-	close(pipefd[1]);
-
-	/* Wait, bounded by HookTimeoutSec=: SIGTERM, then SIGKILL. */
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd >= 0) {
-		struct pollfd p = { .fd = pidfd, .events = POLLIN };
-		int ms = (int)MIN(rule->hook_timeout_usec / 1000, (uint64_t)INT_MAX);
-
-		if (poll(&p, 1, ms) == 0) {
-			kill(-pid, SIGTERM);
-			(void)poll(&p, 1, 5000);
-			kill(-pid, SIGKILL); /* the rest of its group, whatever ignored SIGTERM */
-			r = -ETIME;
-		}
-		close(pidfd);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	if (r == -ETIME) {
 		(void)asprintf(why, "%s timed out after %" PRIu64 " s", rule->hook[0], rule->hook_timeout_usec / 1000000);
 		goto out;
@@ -1010,7 +1345,13 @@ static int step_release(struct ph_repairer *r, struct job *j)
 	return fsync(qdir) < 0 ? negative_errno() : 0;
 }
 
-static int copy_xattrs(int from, int to)
+/* Every extended attribute of from onto to.  One that cannot be set
+ * fails the copy, naming it (in *why): security.capability needs
+ * CAP_SETFCAP, which the shipped unit does not have.  Skipping it would
+ * leave a copy that silently lost what the file may do (a program's
+ * capabilities) or who may read it (an LSM label); the original stays as
+ * it was instead, and the page is reported as failed. */
+static int copy_xattrs(int from, int to, char **why)
 {
 	char names[65536], value[65536];
 	ssize_t n = flistxattr(from, names, sizeof(names));
@@ -1018,8 +1359,14 @@ static int copy_xattrs(int from, int to)
 	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(names + i) + 1) {
 		ssize_t v = fgetxattr(from, names + i, value, sizeof(value));
 
-		if (v < 0 || fsetxattr(to, names + i, value, (size_t)v, 0) < 0)
-			return negative_errno();
+		if (v < 0 || fsetxattr(to, names + i, value, (size_t)v, 0) < 0) {
+			int k = negative_errno();
+
+			(void)asprintf(why, "cannot copy the extended attribute %s%s: %s", names + i,
+				       k == -EPERM && strcmp(names + i, "security.capability") == 0 ?
+					       " (setting it needs CAP_SETFCAP)" : "", strerror(-k));
+			return k;
+		}
 	}
 	return n < 0 ? negative_errno() : 0;
 }
@@ -1085,10 +1432,27 @@ static const char *tmp_name(const struct job *j, const char *path, const char *n
  * here stays with the job until the rename.  resumed: a restart lost the
  * lease after our own link changed the ctime; size and mtime still must
  * be the planned ones. */
+/* The temporary copy, removed if the copy fails after creating it: the
+ * very file created (same device and inode), through its directory. */
+struct tmp_guard {
+	int dir, fd;
+	const char *name;
+};
+
+static void tmp_guard_release(struct tmp_guard *g)
+{
+	struct stat a, b;
+
+	if (g->name && fstat(g->fd, &a) == 0 && fstatat(g->dir, g->name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		(void)unlinkat(g->dir, g->name, 0);
+}
+
 static int copy_file(struct ph_repairer *r, struct job *j, bool resumed)
 {
 	const struct job_owner *o = &j->owners[0];
 	_cleanup_close_ int dir = -EBADF, in = -EBADF, out = -EBADF;
+	_cleanup_(tmp_guard_release) struct tmp_guard guard = { -EBADF, -EBADF, NULL };
 	_cleanup_free_ uint8_t *buf = NULL;
 	const size_t chunk = 1 << 20;
 	const char *name, *tname;
@@ -1122,6 +1486,7 @@ static int copy_file(struct ph_repairer *r, struct job *j, bool resumed)
 	out = openat(dir, tname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
 		return negative_errno();
+	guard = (struct tmp_guard){ dir, out, tname };
 	for (;;) {
 		off_t data = lseek(in, pos, SEEK_DATA), end;
 
@@ -1163,7 +1528,7 @@ static int copy_file(struct ph_repairer *r, struct job *j, bool resumed)
 	if (ftruncate(out, st.st_size) < 0 || fchown(out, st.st_uid, st.st_gid) < 0 ||
 	    fchmod(out, st.st_mode & 07777) < 0)
 		return negative_errno();
-	k = copy_xattrs(in, out);
+	k = copy_xattrs(in, out, &r->why);
 	if (k < 0 && k != -EOPNOTSUPP)
 		return k;
 	if (futimens(out, (struct timespec[]){ st.st_atim, st.st_mtim }) < 0)
@@ -1174,6 +1539,7 @@ static int copy_file(struct ph_repairer *r, struct job *j, bool resumed)
 		return CONFLICT(j, "%s was opened by another process while it was copied", o->path);
 	j->lease_ctime_ns = ns_of(&st.st_ctim);
 	j->lease_fd1 = TAKE_FD(in) + 1;
+	guard.name = NULL; /* the copy stays, for the rename */
 	return 0;
 }
 
@@ -1188,7 +1554,11 @@ static int quarantine_name_of(const struct job *j, size_t i, char **ret)
 {
 	const struct job_owner *o = &j->owners[i];
 
-	return asprintf(ret, "%" PRIu64 "-%s.%" PRIu64, o->inode, basename_of(o->path), j->page) < 0 ? -ENOMEM : 0;
+	_cleanup_free_ char *prefix = NULL;
+
+	if (asprintf(&prefix, "%" PRIu64 "-", o->inode) < 0)
+		return -ENOMEM;
+	return ph_repair_side_name(prefix, basename_of(o->path), j->page, "", PH_QUARANTINE_RESERVE, ret);
 }
 
 static int step_link_old(struct ph_repairer *r, struct job *j)
@@ -1396,8 +1766,9 @@ static int step_relink(struct ph_repairer *r, struct job *j, size_t i)
 		return 0; /* done */
 	if (st.st_ino != o->inode)
 		return CONFLICT(j, "%s is another file now", o->path);
-	if (asprintf(&tname, ".pmemheal-%s.%" PRIu64 ".lnk", oname, j->page) < 0)
-		return -ENOMEM;
+	k = ph_repair_side_name(".pmemheal-", oname, j->page, ".lnk", 0, &tname);
+	if (k < 0)
+		return k;
 	(void)unlinkat(odir, tname, 0);
 	if (linkat(fdir, fname, odir, tname, 0) < 0)
 		return negative_errno();
@@ -1468,6 +1839,17 @@ static int run_step(struct ph_repairer *r, struct job *j, const struct job_step 
 
 /* ---- verification ------------------------------------------------------ */
 
+/* Did the job share owner i into owners[0]'s new block (OnShared=together)?
+ * Under OnShared=separate each sharer gets its own write and its own
+ * block: nothing is shared again, and verify must not ask for it. */
+static bool reshared(const struct job *j, size_t i)
+{
+	for (size_t k = 0; k < j->n_steps; k++)
+		if (j->steps[k].kind == PH_STEP_RESHARE && j->steps[k].owner == i)
+			return true;
+	return false;
+}
+
 static int verify(struct ph_repairer *r, struct job *j, char **why)
 {
 	bool listed = false;
@@ -1498,7 +1880,7 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 				return asprintf(why, "%s still maps the poisoned block", o->path) < 0 ? -ENOMEM : -EIO;
 			if (i == 0)
 				first_sector = sector;
-			else if (j->mode == PH_MODE_RELOCATE_PIN && sector != first_sector)
+			else if (j->mode == PH_MODE_RELOCATE_PIN && reshared(j, i) && sector != first_sector)
 				return asprintf(why, "%s does not share the repaired block with %s", o->path,
 						j->owners[0].path) < 0 ? -ENOMEM : -EIO;
 		}
@@ -1624,8 +2006,14 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 
 	for (size_t i = (size_t)from; i < j->n_steps; i++) {
 		pause_point(r, j->steps[i].kind);
+		free(r->why);
+		r->why = NULL;
 		k = run_step(r, j, &j->steps[i]);
 		if (k < 0) {
+			if (!*why && r->why)
+				(void)asprintf(why, "step %s of %s: %s", ph_step_to_string(j->steps[i].kind),
+					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "?",
+					       r->why);
 			if (!*why)
 				(void)asprintf(why, "step %s%s%s: %s", ph_step_to_string(j->steps[i].kind),
 					       j->owners[j->steps[i].owner].path ? " of " : "",
@@ -1773,8 +2161,19 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		if (!dir)
 			return -ENOMEM;
 		*strrchr(dir, '/') = '\0';
-		if (asprintf(&j->tmp, "%s/.pmemheal-%s.%" PRIu64 ".tmp", dir, base, pg->sector) < 0 ||
-		    asprintf(&j->qname, "%" PRIu64 "-%s.%" PRIu64, j->owners[0].inode, base, pg->sector) < 0)
+		_cleanup_free_ char *tname = NULL, *prefix = NULL;
+		int k;
+
+		/* Within NAME_MAX even for a name of NAME_MAX bytes. */
+		k = ph_repair_side_name(".pmemheal-", base, pg->sector, ".tmp", 0, &tname);
+		if (k < 0)
+			return k;
+		if (asprintf(&prefix, "%" PRIu64 "-", j->owners[0].inode) < 0)
+			return -ENOMEM;
+		k = ph_repair_side_name(prefix, base, pg->sector, "", PH_QUARANTINE_RESERVE, &j->qname);
+		if (k < 0)
+			return k;
+		if (asprintf(&j->tmp, "%s/%s", dir, tname) < 0)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < pg->n_steps; i++)
@@ -1806,7 +2205,7 @@ static int compute_content(struct ph_repairer *r, const struct ph_plan_page *pg,
 			k = -ENOENT;
 			(void)asprintf(why, "no Source= to restore %s from", po->path);
 		} else
-			k = read_source(po->source, &j->owners[0], j->content, why);
+			k = read_source(po->source, j, &j->owners[0], j->content, why);
 		break;
 	case PH_CONTENT_HOOK:
 		k = run_hook(po->rule, j, 0, po->source, j->content, why);
@@ -1816,6 +2215,8 @@ static int compute_content(struct ph_repairer *r, const struct ph_plan_page *pg,
 		return k;
 	if (k != -EAGAIN && pg->content == PH_CONTENT_HOOK)
 		return k; /* a hook that failed is a failure, recorded */
+	if (k == -EBUSY || k == -ESTALE)
+		return k; /* the source or the file changed under us: fail, retry later; no fallback */
 	*ret_fallback = po->rule && po->rule->has_fallback ? po->rule->fallback : PH_ACTION_REPORT;
 	ph_info(r->ctx, "%s; falling back to %s", *why ? *why : "cannot repair", ph_action_to_string(*ret_fallback));
 	return 1;
@@ -1880,6 +2281,7 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 	free(r->fault_step);
 	free(r->pause_step);
 	free(r->pause_fifo);
+	free(r->why);
 	ph_ctx_unref(r->ctx);
 	free(r);
 	return NULL;

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ctx.h"
 #include "ledger.h"
@@ -57,6 +58,23 @@ void ph_repair_result_done(struct ph_repair_result *res);
  * still marked repairing (re-planned: pages healed already are left
  * alone).  Returns how many jobs were resumed. */
 int ph_repairer_resume(struct ph_repairer *r);
+
+/* Internal, for tests and the repairer itself: run a Hook= program (see
+ * lib/repair.c).  0 or -ETIME, with its wait status. */
+int ph_repair_spawn_hook(char *const argv[], char *const envp[], const char *input, uint64_t timeout_usec,
+			 int *ret_status);
+
+/* Internal, for tests and the repairer itself: page `offset` of Source=
+ * source for a file of `size` bytes owned by uid:gid (see lib/repair.c). */
+int ph_repair_read_source(const char *source, uid_t uid, gid_t gid, uint64_t size, uint64_t offset, uint8_t *out,
+			  char **why, void (*after_read)(void *userdata), void *userdata);
+
+/* Internal: a name derived from a file's name for its temporary or
+ * quarantined copy, within NAME_MAX - reserve bytes (see lib/repair.c). */
+int ph_repair_side_name(const char *prefix, const char *name, uint64_t page, const char *suffix, size_t reserve,
+			char **ret);
+/* What is appended to a quarantine name: ".report.json" */
+#define PH_QUARANTINE_RESERVE 12
 
 /* The quarantine directory of a filesystem: <mount>/.pmemheal/quarantine */
 #define PH_QUARANTINE_DIR ".pmemheal/quarantine"

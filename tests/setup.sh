@@ -12,6 +12,9 @@ BUILD_DEPS=(build-essential autoconf automake autoconf-archive libtool pkg-confi
 	libsqlite3-dev libjson-c-dev libinih-dev libcmocka-dev xfslibs-dev
 	jq systemd-journal-remote)
 FS_DEPS=(xfsprogs e2fsprogs btrfs-progs util-linux python3 valgrind)
+# make fuzz: clang and its libFuzzer runtime (libclang-rt-dev follows the
+# default clang: 14 on Debian 12, 19 on Debian 13).
+FUZZ_DEPS=(clang libclang-rt-dev)
 LAB_DEPS=(qemu-system-x86 busybox-static cpio socat mmdebstrap xz-utils zstd)
 # The man page lint of the unit tier (tests/unit/man-lint.sh).
 BUILD_DEPS+=(mandoc)

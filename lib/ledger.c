@@ -927,7 +927,8 @@ _public_ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, siz
 	v = malloc(MAX(n_obs, (size_t)1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	memcpy(v, obs, n_obs * sizeof(*v));
+	if (n_obs > 0) /* obs may be NULL then, and memcpy's source must not be */
+		memcpy(v, obs, n_obs * sizeof(*v));
 	qsort(v, n_obs, sizeof(*v), obs_cmp);
 
 	r = exec(l, "BEGIN IMMEDIATE");

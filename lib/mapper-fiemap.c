@@ -327,7 +327,8 @@ _public_ int ph_findex_build(struct ph_ctx *ctx, int root_fd, unsigned nthreads,
 		goto fail;
 	}
 	for (unsigned i = 0; i < nthreads; i++) {
-		memcpy(idx->v + o, states[i].f.v, states[i].f.n * sizeof(*idx->v));
+		if (states[i].f.n > 0) /* a thread that found nothing has no array */
+			memcpy(idx->v + o, states[i].f.v, states[i].f.n * sizeof(*idx->v));
 		o += states[i].f.n;
 		free(states[i].f.v);
 		states[i].f.v = NULL;

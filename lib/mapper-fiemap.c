@@ -68,7 +68,9 @@ _public_ int ph_fiemap_fd(int fd, bool xattr, ph_fiemap_fn fn, void *userdata)
 		struct fiemap *fm = &u.fm;
 		bool last = false;
 
-		memset(fm, 0, sizeof(*fm));
+		/* the whole buffer: valgrind does not know that the kernel
+		 * writes the extents, and would flag every read of them */
+		memset(&u, 0, sizeof(u));
 		fm->fm_start = start;
 		fm->fm_length = FIEMAP_MAX_OFFSET - start;
 		fm->fm_flags = xattr ? FIEMAP_FLAG_XATTR : 0;

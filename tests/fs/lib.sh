@@ -79,17 +79,23 @@ as_nobody() {
 		env LD_LIBRARY_PATH="$WORK/nobody/lib" "$WORK/nobody/pmemheal" "$@"
 }
 
+# real_pmemheal: PMEMHEAL_ELF, the program itself, and PMEMHEAL_LIBS, the
+# directory of its library when $PMEMHEAL is a libtool wrapper (a shell
+# script: valgrind, or a copy, must get the program, not the script).
+real_pmemheal() {
+	PMEMHEAL_ELF=$PMEMHEAL PMEMHEAL_LIBS=
+	[ "$(head -c 4 "$PMEMHEAL" | tail -c 3)" != ELF ] || return 0
+	PMEMHEAL_ELF=$(dirname "$PMEMHEAL")/.libs/$(basename "$PMEMHEAL")
+	PMEMHEAL_LIBS=$(dirname "$(dirname "$PMEMHEAL")")/lib/.libs
+	[ -f "$PMEMHEAL_ELF" ] || { echo "$PMEMHEAL is a libtool wrapper, but $PMEMHEAL_ELF is missing" >&2; return 1; }
+}
+
 nobody_copy() {
-	local d=$WORK/nobody real=$PMEMHEAL top missing
+	local d=$WORK/nobody missing
+	real_pmemheal
 	mkdir -p "$d/lib"
-	if [ "$(head -c 4 "$PMEMHEAL" | tail -c 3)" != ELF ]; then
-		# a libtool wrapper: the program is in .libs, its library in lib/.libs
-		real=$(dirname "$PMEMHEAL")/.libs/$(basename "$PMEMHEAL")
-		top=$(dirname "$(dirname "$PMEMHEAL")")
-		[ -f "$real" ] || { echo "as_nobody: $PMEMHEAL is a libtool wrapper, but $real is missing" >&2; return 1; }
-		cp -a "$top"/lib/.libs/*.so* "$d/lib/"
-	fi
-	cp "$real" "$d/pmemheal"
+	[ -z "$PMEMHEAL_LIBS" ] || cp -a "$PMEMHEAL_LIBS"/*.so* "$d/lib/"
+	cp "$PMEMHEAL_ELF" "$d/pmemheal"
 	chmod -R a+rX "$d"
 	missing=$(LD_LIBRARY_PATH="$d/lib" ldd "$d/pmemheal" | grep 'not found' || true)
 	[ -z "$missing" ] || { echo "as_nobody: the copy of pmemheal lacks: $missing" >&2; return 1; }

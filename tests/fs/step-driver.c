@@ -259,6 +259,9 @@ int main(int argc, char **argv)
 	}
 	if (rounds > 1)
 		printf("%lu rounds, %lu stopped by a step\n", rounds, failed);
+	free(canary_bytes);
+	if (dirfd >= 0)
+		close(dirfd);
 	ph_ctx_unref(ctx);
 	return failed ? 1 : 0;
 }

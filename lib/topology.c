@@ -93,6 +93,7 @@ _public_ struct ph_topology *ph_topology_free(struct ph_topology *t)
 		free(ns->uuid);
 		free(ns->blockdev);
 		free(ns->chardev);
+		free(ns->last_dev);
 	}
 	free(t->buses);
 	free(t->regions);

@@ -61,6 +61,10 @@ struct ph_namespace {
 	uint64_t data_offset;
 	char *blockdev;    /* "pmem0", NULL for devdax */
 	char *chardev;     /* "dax0.0", NULL unless devdax */
+	/* The device it had when last seen with one, for naming its removal:
+	 * tearing a namespace down takes its disk away before the namespace
+	 * itself (kept by ph_monitor_reload; NULL from ph_topology_load). */
+	char *last_dev;
 };
 
 struct ph_topology {

@@ -429,13 +429,18 @@ out:
 	return r;
 }
 
-static bool ns_in(const struct ph_topology *t, const struct ph_namespace *ns)
+static struct ph_namespace *ns_find(const struct ph_topology *t, const struct ph_namespace *ns)
 {
 	for (size_t i = 0; t && i < t->n_namespaces; i++)
 		if (strcmp(t->namespaces[i].name, ns->name) == 0 &&
 		    strcmp(t->namespaces[i].id, ns->id) == 0)
-			return true;
-	return false;
+			return &t->namespaces[i];
+	return NULL;
+}
+
+static const char *ns_dev(const struct ph_namespace *ns)
+{
+	return ns->blockdev ? ns->blockdev : ns->chardev ? ns->chardev : ns->last_dev;
 }
 
 _public_ int ph_monitor_reload(struct ph_monitor *m)
@@ -446,15 +451,20 @@ _public_ int ph_monitor_reload(struct ph_monitor *m)
 	r = ph_topology_load(m->ctx, &t);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; m->ops && m->ops->event && i < t->n_namespaces; i++)
-		if (!ns_in(m->topo, &t->namespaces[i]))
-			m->ops->event(m->userdata, PH_MONITOR_DEVICE_ADDED, t->namespaces[i].name,
-				      t->namespaces[i].blockdev ? t->namespaces[i].blockdev : t->namespaces[i].chardev);
+	for (size_t i = 0; i < t->n_namespaces; i++) {
+		struct ph_namespace *ns = &t->namespaces[i], *old = ns_find(m->topo, ns);
+
+		if (!old) {
+			if (m->ops && m->ops->event)
+				m->ops->event(m->userdata, PH_MONITOR_DEVICE_ADDED, ns->name, ns_dev(ns));
+		} else if (!ns->blockdev && !ns->chardev && ns_dev(old)) {
+			ns->last_dev = strdup(ns_dev(old)); /* only a name: NULL is no harm */
+		}
+	}
 	for (size_t i = 0; m->ops && m->ops->event && m->topo && i < m->topo->n_namespaces; i++)
-		if (!ns_in(t, &m->topo->namespaces[i]))
+		if (!ns_find(t, &m->topo->namespaces[i]))
 			m->ops->event(m->userdata, PH_MONITOR_DEVICE_REMOVED, m->topo->namespaces[i].name,
-				      m->topo->namespaces[i].blockdev ? m->topo->namespaces[i].blockdev :
-				      m->topo->namespaces[i].chardev);
+				      ns_dev(&m->topo->namespaces[i]));
 	ph_topology_free(m->topo);
 	m->topo = t;
 	return sync_watches(m);

@@ -4,10 +4,12 @@
  *   - metadata anywhere in the page: record (crit), never write;
  *   - unknown or unmounted: record;  free: record (it heals on the next
  *     allocation only where the bus clears);
- *   - files: the first owner's rule decides for all sharers
- *     (OnShared=together, the default) or each owner's its own
- *     (separate); the mode follows from sharing, whether the bus clears,
- *     and whether the filesystem has reflink.
+ *   - files: each owner by its own rule, never by a sharer's; where the
+ *     sharers' rules disagree, relocate-and-pin gives each its own
+ *     outcome.  Owners whose repaired pages come out identical are
+ *     shared again (unless a rule says OnShared=separate); the mode
+ *     follows from sharing, whether the bus clears, and whether the
+ *     filesystem has reflink.
  * A page that went through memory_failure this boot is never read:
  * salvage takes it from Source= when the rule has one, else zeroes it.
  * Nothing here frees a poisoned block on a bus that cannot clear: every
@@ -45,7 +47,8 @@ _public_ const char *ph_step_to_string(enum ph_step_kind k)
 		[PH_STEP_LINK_OLD] = "link-old",           [PH_STEP_RENAME] = "rename",
 		[PH_STEP_UNLINK] = "unlink",               [PH_STEP_CLEAR_DEVICE] = "clear-device",
 		[PH_STEP_VERIFY] = "verify",               [PH_STEP_RECORD] = "record",
-		[PH_STEP_RELINK] = "relink",
+		[PH_STEP_RELINK] = "relink",               [PH_STEP_STAGE] = "stage",
+		[PH_STEP_SWAP] = "swap",                   [PH_STEP_UNSTAGE] = "unstage",
 	};
 
 	return k < ELEMENTSOF(names) ? names[k] : "?";
@@ -239,53 +242,65 @@ static int owner_cmp(const void *a, const void *b)
 	return strcmp(x->path ? x->path : "~", y->path ? y->path : "~");
 }
 
-static int plan_content(const struct ph_plan_env *env, struct ph_plan_page *pg, enum ph_action a,
-			const struct ph_plan_owner *o)
+/* What owner i's repaired page holds, by its own rule: its steps, its
+ * content, and the bytes it gives up. */
+static int plan_content(const struct ph_plan_env *env, struct ph_plan_page *pg, size_t i)
 {
+	struct ph_plan_owner *o = &pg->owners[i];
+	uint64_t lost = 0;
 	int r = 0;
 
-	switch (a) {
+	switch (o->action) {
 	case PH_ACTION_SALVAGE:
 		if (pg->memory_failure && o->source) {
-			pg->content = PH_CONTENT_RESTORE;
-			r = step(pg, PH_STEP_READ_SOURCE, 0, "%s and must not be read: take all of it from %s",
+			o->content = PH_CONTENT_RESTORE;
+			r = step(pg, PH_STEP_READ_SOURCE, i, "%s and must not be read: take all of it from %s",
 				 pg->mf_unknown ? "the page's physical address is not known, so it may have gone "
 						  "through memory_failure" : "the page went through memory_failure this boot",
 				 o->source);
 		} else if (pg->memory_failure) {
-			pg->content = PH_CONTENT_ZERO;
-			pg->bytes_lost = PH_PAGE_SIZE;
-			r = step(pg, PH_STEP_RECORD, 0, "%s and must not be read: all %u bytes are lost and written as zeros",
+			o->content = PH_CONTENT_ZERO;
+			lost = PH_PAGE_SIZE;
+			r = step(pg, PH_STEP_RECORD, i, "%s and must not be read: all %u bytes are lost and written as zeros",
 				 pg->mf_unknown ? "the page's physical address is not known, so it may have gone "
 						  "through memory_failure" : "the page went through memory_failure this boot",
 				 PH_PAGE_SIZE);
 		} else {
-			pg->content = PH_CONTENT_SALVAGE;
-			pg->bytes_lost = popcount8(pg->bad_mask) * 512u;
-			r = step(pg, PH_STEP_READ_GOOD, 0, "read the %u good sectors of the page from %s "
-				 "with O_DIRECT; the %u bad ones become zeros",
-				 PH_PAGE_SECTORS - popcount8(pg->bad_mask), env->device, popcount8(pg->bad_mask));
+			bool read = false;
+
+			for (size_t k = 0; k < i; k++)
+				read = read || pg->owners[k].content == PH_CONTENT_SALVAGE;
+			o->content = PH_CONTENT_SALVAGE;
+			lost = popcount8(pg->bad_mask) * 512u;
+			if (!read) /* one read serves every owner that salvages */
+				r = step(pg, PH_STEP_READ_GOOD, i, "read the %u good sectors of the page from %s "
+					 "with O_DIRECT; the %u bad ones become zeros",
+					 PH_PAGE_SECTORS - popcount8(pg->bad_mask), env->device, popcount8(pg->bad_mask));
 		}
 		break;
 	case PH_ACTION_ZERO:
-		pg->content = PH_CONTENT_ZERO;
-		pg->bytes_lost = PH_PAGE_SIZE;
+		o->content = PH_CONTENT_ZERO;
+		lost = PH_PAGE_SIZE;
 		break;
 	case PH_ACTION_RESTORE:
-		pg->content = PH_CONTENT_RESTORE;
-		r = step(pg, PH_STEP_READ_SOURCE, 0, "read the page from %s (a regular file of the same "
-			 "size, else Fallback=%s)", o->source ? o->source : "?",
+		o->content = PH_CONTENT_RESTORE;
+		r = step(pg, PH_STEP_READ_SOURCE, i, "read the page of %s from %s (a regular file of the same "
+			 "size, else Fallback=%s)", o->path ? o->path : "?", o->source ? o->source : "?",
 			 o->rule && o->rule->has_fallback ? ph_action_to_string(o->rule->fallback) : "report");
 		break;
 	case PH_ACTION_EXEC:
-		pg->content = PH_CONTENT_HOOK;
-		r = step(pg, PH_STEP_RUN_HOOK, 0, "run %s (timeout %" PRIu64 " s); exit 0: it wrote the "
-			 "page, 75: Fallback=%s", o->rule->hook[0], o->rule->hook_timeout_usec / 1000000,
+		o->content = PH_CONTENT_HOOK;
+		r = step(pg, PH_STEP_RUN_HOOK, i, "run %s for %s (timeout %" PRIu64 " s); exit 0: it wrote the "
+			 "page, 75: Fallback=%s", o->rule->hook[0], o->path ? o->path : "?",
+			 o->rule->hook_timeout_usec / 1000000,
 			 o->rule->has_fallback ? ph_action_to_string(o->rule->fallback) : "report");
 		break;
 	default:
 		break;
 	}
+	if (pg->content == PH_CONTENT_NONE)
+		pg->content = o->content;
+	pg->bytes_lost = MAX(pg->bytes_lost, lost);
 	return r;
 }
 
@@ -310,31 +325,66 @@ static int relocate_file_steps(struct ph_plan_page *pg, const char *how)
 	return r;
 }
 
-/* Steps that put the repaired page in place, for the page's mode. */
-static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg, bool reshare)
+static bool content_action(enum ph_action a)
 {
+	return a == PH_ACTION_SALVAGE || a == PH_ACTION_ZERO || a == PH_ACTION_RESTORE || a == PH_ACTION_EXEC;
+}
+
+/* Steps that put the repaired page in place, for the page's mode.  In
+ * relocate-and-pin each owner gets what its own rule says: the repaired
+ * pages are written to fresh blocks of a staging file first (so no space
+ * is needed once anything is given up), then each owner's page is
+ * swapped for its staged one by one FICLONERANGE, which never leaves a
+ * hole; owners whose pages come out identical get one staged block, so
+ * they are shared again. */
+static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg)
+{
+	size_t n_content = 0;
 	int r = 0;
 
+	for (size_t i = 0; i < pg->n_owners; i++)
+		n_content += content_action(pg->owners[i].action);
 	switch (pg->mode) {
 	case PH_MODE_IN_PLACE:
 		r = step(pg, PH_STEP_WRITE, 0, "write the page to %s at %" PRIu64 " in one aligned pwrite: "
 			 "the bus clears the poison", pg->owners[0].path, pg->owners[0].file_offset);
 		break;
 	case PH_MODE_RELOCATE_PIN:
-		r = step(pg, PH_STEP_PIN, 0, "clone the page of %s into the quarantine file: the poisoned "
-			 "block stays allocated", pg->owners[0].path);
+		if (n_content > 0)
+			r = step(pg, PH_STEP_STAGE, 0, "write the repaired page%s to fresh blocks of a staging file "
+				 "in the quarantine directory: the space is taken before anything is given up",
+				 n_content > 1 ? "s" : "");
+		if (r == 0)
+			r = step(pg, PH_STEP_PIN, 0, "clone the page of %s into the quarantine file: the poisoned "
+				 "block stays allocated", pg->owners[0].path);
 		for (size_t i = 0; r == 0 && i < pg->n_owners; i++) {
-			if (pg->owners[i].action == PH_ACTION_REPORT)
-				continue;
-			r = step(pg, PH_STEP_PUNCH, i, "punch %s at %" PRIu64, pg->owners[i].path,
-				 pg->owners[i].file_offset);
-			if (r == 0 && (i == 0 || !reshare))
-				r = step(pg, PH_STEP_WRITE, i, "write the page to %s at %" PRIu64 " (a fresh block)",
-					 pg->owners[i].path, pg->owners[i].file_offset);
-			else if (r == 0)
-				r = step(pg, PH_STEP_RESHARE, i, "share %s's new block into %s at %" PRIu64,
-					 pg->owners[0].path, pg->owners[i].path, pg->owners[i].file_offset);
+			const struct ph_plan_owner *o = &pg->owners[i];
+
+			switch (o->action) {
+			case PH_ACTION_REPORT:
+				break;
+			case PH_ACTION_PUNCH:
+				r = step(pg, PH_STEP_PUNCH, i, "punch %s at %" PRIu64 " (%s)", o->path, o->file_offset,
+					 o->rule ? o->rule->name : "fallback");
+				break;
+			case PH_ACTION_DELETE:
+				r = step(pg, PH_STEP_UNLINK, i, "unlink %s (%s)", o->path, o->rule ? o->rule->name : "fallback");
+				break;
+			case PH_ACTION_QUARANTINE:
+				r = step(pg, PH_STEP_RENAME, i, "move %s into the quarantine directory with a report (%s)",
+					 o->path, o->rule ? o->rule->name : "fallback");
+				break;
+			default:
+				r = step(pg, PH_STEP_SWAP, i, "swap %s's page at %" PRIu64 " for its staged page in one "
+					 "FICLONERANGE (%s%s)", o->path, o->file_offset,
+					 o->rule ? o->rule->name : "fallback",
+					 n_content > 1 && (!o->rule || o->rule->on_shared == PH_SHARED_TOGETHER) ?
+					 "; shared with every sharer whose page comes out identical" : "");
+				break;
+			}
 		}
+		if (r == 0 && n_content > 0)
+			r = step(pg, PH_STEP_UNSTAGE, 0, "remove the staging file");
 		if (r == 0 && env->can_clear)
 			r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy (now its only owner): the bus "
 				 "clears the poison");
@@ -350,9 +400,9 @@ static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg, bo
 	default:
 		break;
 	}
-	if (r == 0)
+	if (r == 0 && n_content > 0)
 		r = step(pg, PH_STEP_VERIFY, 0, "re-read the repaired page%s%s",
-			 pg->n_owners > 1 && reshare ? ", check the owners share it again" : "",
+			 n_content > 1 ? ", check the owners with identical pages share one block" : "",
 			 env->can_clear ? " and that the kernel no longer lists it" : "");
 	return r;
 }
@@ -365,8 +415,9 @@ static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *
 	if (a == PH_ACTION_QUARANTINE) {
 		pg->mode = PH_MODE_QUARANTINE;
 		for (size_t i = 0; r == 0 && i < pg->n_owners; i++)
-			r = step(pg, PH_STEP_RENAME, i, "move %s into the quarantine directory with a report; "
-				 "its blocks stay allocated", pg->owners[i].path);
+			if (pg->owners[i].action != PH_ACTION_REPORT)
+				r = step(pg, PH_STEP_RENAME, i, "move %s into the quarantine directory with a report; "
+					 "its blocks stay allocated", pg->owners[i].path);
 		return r;
 	}
 	if (env->reflink) {
@@ -374,9 +425,10 @@ static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *
 		r = step(pg, PH_STEP_PIN, 0, "clone the page into the quarantine file: the poisoned block "
 			 "stays allocated");
 		for (size_t i = 0; r == 0 && i < pg->n_owners; i++)
-			r = a == PH_ACTION_DELETE ? step(pg, PH_STEP_UNLINK, i, "unlink %s", pg->owners[i].path)
-						  : step(pg, PH_STEP_PUNCH, i, "punch %s at %" PRIu64,
-							 pg->owners[i].path, pg->owners[i].file_offset);
+			if (pg->owners[i].action != PH_ACTION_REPORT)
+				r = a == PH_ACTION_DELETE ? step(pg, PH_STEP_UNLINK, i, "unlink %s", pg->owners[i].path)
+							  : step(pg, PH_STEP_PUNCH, i, "punch %s at %" PRIu64,
+								 pg->owners[i].path, pg->owners[i].file_offset);
 		if (r == 0 && env->can_clear)
 			r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy: the bus clears the poison");
 		if (r == 0 && env->can_clear)
@@ -412,8 +464,9 @@ static const struct ph_rule fallback_rule = { .name = (char *)"fallback" };
 static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg)
 {
 	const struct ph_rule *first;
+	const struct ph_plan_owner *f = NULL;
 	enum ph_action a;
-	bool together, reshare;
+	bool same = true;
 	int r;
 
 	qsort(pg->owners, pg->n_owners, sizeof(*pg->owners), owner_cmp);
@@ -427,54 +480,67 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 			if (r < 0)
 				return r;
 		}
+		if (env->override < _PH_ACTION_MAX)
+			o->action = env->override;
+		for (size_t k = 0; k < env->n_overrides; k++)
+			if (o->path && strcmp(o->path, env->overrides[k].path) == 0)
+				o->action = env->overrides[k].action;
 	}
-	if (env->override < _PH_ACTION_MAX)
-		for (size_t i = 0; i < pg->n_owners; i++)
-			pg->owners[i].action = env->override;
-	first = pg->owners[0].rule;
-	together = !first || first->on_shared == PH_SHARED_TOGETHER;
-	if (together)
-		for (size_t i = 1; i < pg->n_owners; i++)
-			pg->owners[i].action = pg->owners[0].action;
-	a = pg->owners[0].action;
+	/* Each file by its own rule, never by a sharer's: the first owner
+	 * that is to be repaired names the page, the others may differ. */
+	for (size_t i = 0; i < pg->n_owners; i++) {
+		if (pg->owners[i].action == PH_ACTION_REPORT)
+			continue;
+		if (!f)
+			f = &pg->owners[i];
+		else if (pg->owners[i].action != f->action)
+			same = false;
+	}
 
 	if (env->block_size != PH_PAGE_SIZE) {
 		pg->mode = PH_MODE_REFUSED;
 		return explain(pg, "the filesystem's blocks are %u bytes: repairs need %u-byte blocks (DAX)",
 			       env->block_size, PH_PAGE_SIZE);
 	}
-	if (!together) {
-		bool all_report = true;
-
-		for (size_t i = 0; i < pg->n_owners; i++)
-			all_report = all_report && pg->owners[i].action == PH_ACTION_REPORT;
-		if (!all_report && pg->shared && !env->reflink) {
-			pg->mode = PH_MODE_REFUSED;
-			return explain(pg, "OnShared=separate on a shared page needs reflink");
-		}
-		if (!all_report)
-			for (size_t i = 0; i < pg->n_owners; i++)
-				if (pg->owners[i].action != PH_ACTION_REPORT && pg->owners[i].action != a) {
-					pg->mode = PH_MODE_REFUSED;
-					return explain(pg, "OnShared=separate with different actions per sharer (%s, %s) "
-						       "is not supported yet; give the sharers one rule",
-						       ph_action_to_string(a), ph_action_to_string(pg->owners[i].action));
-				}
-	}
-	if (a == PH_ACTION_REPORT) {
+	if (!f) {
 		pg->mode = PH_MODE_RECORD;
-		r = step(pg, PH_STEP_RECORD, 0, "report only: %s", first ? "the rule says so" : "no rule matches");
+		r = step(pg, PH_STEP_RECORD, 0, "report only: %s", pg->owners[0].rule ? "the rule says so" :
+			 "no rule matches");
 		if (r == 0)
-			r = explain(pg, "%s: report (%s)", pg->owners[0].path ? pg->owners[0].path : "?",
-				    first ? first->name : "no rule");
+			r = explain(pg, "%s%s: report (%s)", pg->owners[0].path ? pg->owners[0].path : "?",
+				    pg->n_owners > 1 ? " and its sharers" : "",
+				    pg->owners[0].rule ? pg->owners[0].rule->name : "no rule");
 		return r;
 	}
-	if (!first) /* an override without a rule: describe it as such */
-		first = &fallback_rule;
+	first = f->rule ?: &fallback_rule; /* an override without a rule: describe it as such */
+	a = f->action;
+	if (pg->n_owners > 1 && !env->reflink) {
+		/* Sharing without reflink cannot happen; nothing here could
+		 * give each file its own outcome. */
+		pg->mode = PH_MODE_REFUSED;
+		return explain(pg, "%zu files own the page but the filesystem has no reflink: each cannot get "
+			       "its own rule's outcome", pg->n_owners);
+	}
+	if (!same) {
+		/* The sharers' rules disagree: each gets its own outcome by
+		 * relocate-and-pin (the page is pinned, then every owner is
+		 * changed by its own rule, and only by it). */
+		pg->mode = PH_MODE_RELOCATE_PIN;
+		r = 0;
+		for (size_t i = 0; r == 0 && i < pg->n_owners; i++)
+			if (content_action(pg->owners[i].action))
+				r = plan_content(env, pg, i);
+		if (r == 0)
+			r = plan_write(env, pg);
+		if (r == 0)
+			r = explain(pg, "%s and its sharers: each by its own rule (%s for %s, ...) relocate-pin: the "
+				    "block is shared by reflink", f->path, ph_action_to_string(a), first->name);
+		return r;
+	}
 	if (a == PH_ACTION_QUARANTINE || a == PH_ACTION_DELETE || a == PH_ACTION_PUNCH) {
 		r = plan_file_action(env, pg, a);
 		if (r == 0)
-			r = explain(pg, "%s: %s (%s) by %s", pg->owners[0].path, ph_action_to_string(a),
+			r = explain(pg, "%s: %s (%s) by %s", f->path, ph_action_to_string(a),
 				    first->name, ph_mode_to_string(pg->mode));
 		if (a == PH_ACTION_PUNCH)
 			pg->bytes_lost = PH_PAGE_SIZE;
@@ -488,12 +554,14 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 		pg->mode = PH_MODE_RELOCATE_PIN;
 	else
 		pg->mode = PH_MODE_RELOCATE_FILE;
-	reshare = together && pg->n_owners > 1;
-	r = plan_content(env, pg, a, &pg->owners[0]);
+	r = 0;
+	for (size_t i = 0; r == 0 && i < pg->n_owners; i++)
+		if (pg->owners[i].action != PH_ACTION_REPORT)
+			r = plan_content(env, pg, i);
 	if (r == 0)
-		r = plan_write(env, pg, reshare);
+		r = plan_write(env, pg);
 	if (r == 0)
-		r = explain(pg, "%s%s: %s (%s) %s: %s", pg->owners[0].path ? pg->owners[0].path : "?",
+		r = explain(pg, "%s%s: %s (%s) %s: %s", f->path ? f->path : "?",
 			    pg->n_owners > 1 ? " and its sharers" : "", ph_action_to_string(a), first->name,
 			    ph_mode_to_string(pg->mode),
 			    pg->mode == PH_MODE_IN_PLACE ? "one owner, and the bus clears on write" :
@@ -649,6 +717,30 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
+}
+
+_public_ size_t ph_plan_stage_slots(const struct ph_plan_page *pg, const uint8_t *const *pages, size_t *slots)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pg->n_owners; i++) {
+		const struct ph_rule *ri = pg->owners[i].rule;
+		bool alone = ri && ri->on_shared == PH_SHARED_SEPARATE;
+
+		slots[i] = SIZE_MAX;
+		if (!pages[i])
+			continue;
+		for (size_t k = 0; !alone && k < i && slots[i] == SIZE_MAX; k++) {
+			const struct ph_rule *rk = pg->owners[k].rule;
+
+			if (pages[k] && slots[k] != SIZE_MAX && !(rk && rk->on_shared == PH_SHARED_SEPARATE) &&
+			    memcmp(pages[k], pages[i], PH_PAGE_SIZE) == 0)
+				slots[i] = slots[k];
+		}
+		if (slots[i] == SIZE_MAX)
+			slots[i] = n++;
+	}
+	return n;
 }
 
 _public_ int ph_plan_describe_rule(const struct ph_rule *r, bool can_clear, bool reflink, char **ret)

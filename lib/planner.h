@@ -79,6 +79,9 @@ enum ph_step_kind {
 	PH_STEP_VERIFY,
 	PH_STEP_RECORD,
 	PH_STEP_RELINK,      /* another hard link of the file onto the repaired copy */
+	PH_STEP_STAGE,       /* write the repaired pages to fresh blocks of a staging file */
+	PH_STEP_SWAP,        /* FICLONERANGE an owner's staged page over its page */
+	PH_STEP_UNSTAGE,     /* remove the staging file */
 };
 
 const char *ph_mode_to_string(enum ph_mode m);
@@ -89,7 +92,8 @@ struct ph_plan_owner {
 	uint64_t inode;
 	uint64_t file_offset;  /* page-aligned byte offset in the file */
 	const struct ph_rule *rule; /* NULL: no rule, report */
-	enum ph_action action;
+	enum ph_action action;  /* its own rule's (a file is only changed by its own rule) */
+	enum ph_content content; /* what its repaired page holds, for a content action */
 	char *source;          /* restore/salvage: Source= expanded */
 	char **links;          /* the inode's other paths (hard links) */
 	size_t n_links;
@@ -111,7 +115,7 @@ struct ph_plan_page {
 	char *pin_path;        /* PH_PAGE_PINNED: the quarantine file that owns it */
 	bool shared;
 	enum ph_mode mode;
-	enum ph_content content;
+	enum ph_content content;  /* the first repairing owner's */
 	struct ph_plan_owner *owners;
 	size_t n_owners;
 	struct ph_plan_step *steps;
@@ -134,6 +138,12 @@ struct ph_plan {
 	size_t n_pages;
 };
 
+/* One owner planned with another action than its rule's (its Fallback=). */
+struct ph_plan_override {
+	const char *path;
+	enum ph_action action;
+};
+
 /* What the planner needs to know about the place. */
 struct ph_plan_env {
 	const struct ph_policy *policy;
@@ -151,6 +161,10 @@ struct ph_plan_env {
 	/* Plan every file owner with this action instead of its rule's (a
 	 * Fallback=); _PH_ACTION_MAX for none. */
 	enum ph_action override;
+	/* ... or only the owners named here, each with its own (a Fallback=
+	 * of one sharer's rule never applies to another sharer). */
+	const struct ph_plan_override *overrides;
+	size_t n_overrides;
 };
 
 /*
@@ -161,6 +175,13 @@ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64_t count,
 		  const struct ph_map_result *res, struct ph_plan **ret);
 struct ph_plan *ph_plan_free(struct ph_plan *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_plan *, ph_plan_free);
+
+/* The staged page each owner of pg gets, given its repaired page (pages[i],
+ * NULL for an owner that gets none): owners whose pages are identical, and
+ * whose rules do not say OnShared=separate, get one, so they are shared
+ * again; different pages are never shared.  slots[i] is SIZE_MAX for an
+ * owner without a page.  Returns the number of staged pages. */
+size_t ph_plan_stage_slots(const struct ph_plan_page *pg, const uint8_t *const *pages, size_t *slots);
 
 /* One paragraph: what a repair of a file under rule r would do here. */
 int ph_plan_describe_rule(const struct ph_rule *r, bool can_clear, bool reflink, char **ret);

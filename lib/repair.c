@@ -7,7 +7,9 @@
  *
  * Page states a step accepts (anything else is a conflict: stop, write
  * nothing):
+ *   stage     (the staging file only: the repaired pages on fresh blocks)
  *   pin       the owner maps the poisoned block; or the pin file already does
+ *   swap      the owner maps the poisoned block, or its staged page
  *   punch     the owner maps the poisoned block, or a hole
  *   write     in place: the owner maps the poisoned block, or our bytes;
  *             relocated: a hole, or a fresh block holding our bytes
@@ -16,6 +18,12 @@
  *   rename... the inode is the one planned (or the step is done)
  * The same checks make a resumed job safe: a step that had completed
  * before a crash finds the "after" state and is done already.
+ *
+ * Each owner is changed by its own rule only: its page is computed from
+ * its own Source= or Hook=, and sharers whose pages differ get their own
+ * slots (blocks).  A job that fails with anything but a conflict (no
+ * space, an I/O error, a device gone) stays running in the intent log,
+ * with its pages, and resumes; its page is not planned again meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,14 +74,19 @@ struct ph_repairer {
 	char *pause_step, *pause_fifo;
 	unsigned pause_nth, pause_seen;
 	char *why; /* a failing step's own reason, when it has one */
+	/* test-only: the Nth run of a named step fails with an errno */
+	char *error_step;
+	unsigned error_nth, error_seen;
+	int error_errno;
 };
 
 struct job_owner {
 	char *path;
 	uint64_t dev, inode, gen, offset, size; /* dev 0: not recorded (older intents) */
 	int64_t mtime_ns, ctime_ns;
-	bool repair;     /* false: reported only (separate mode) */
+	bool repair;     /* false: reported only (its own rule says report) */
 	bool link;       /* another name of owners[0]'s inode (relocate-file) */
+	size_t slot;     /* its repaired page: job content slot, SIZE_MAX for none */
 };
 
 struct job_step {
@@ -96,7 +109,10 @@ struct job {
 	size_t n_owners;
 	struct job_step *steps;
 	size_t n_steps;
-	uint8_t content[PH_PAGE_SIZE];
+	uint8_t content[PH_PAGE_SIZE]; /* slot 0 */
+	uint8_t (*more)[PH_PAGE_SIZE]; /* slots 1.. (sharers whose pages differ) */
+	size_t n_slots;
+	bool legacy_slots; /* written before "slots": owners shared a page only by a reshare step */
 	bool has_content;
 	uint64_t bytes_lost;
 	/* outcome */
@@ -135,7 +151,44 @@ static void job_done(struct job *j)
 		free(j->owners[i].path);
 	free(j->owners);
 	free(j->steps);
+	free(j->more);
 	memset(j, 0, sizeof(*j));
+}
+
+/* The repaired page of content slot s. */
+static uint8_t *slot_page(struct job *j, size_t s)
+{
+	return s == 0 ? j->content : j->more[s - 1];
+}
+
+/* All slots, one page each, as stored in the intent log. */
+static uint8_t *slots_blob(struct job *j, size_t *ret_len)
+{
+	uint8_t *b = malloc(MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE);
+
+	if (!b)
+		return NULL;
+	memcpy(b, j->content, PH_PAGE_SIZE);
+	for (size_t s = 1; s < j->n_slots; s++)
+		memcpy(b + s * PH_PAGE_SIZE, j->more[s - 1], PH_PAGE_SIZE);
+	*ret_len = MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE;
+	return b;
+}
+
+static int slots_from_blob(struct job *j, const void *blob, size_t len)
+{
+	size_t n = len / PH_PAGE_SIZE;
+
+	if (len % PH_PAGE_SIZE || n == 0 || n != MAX(j->n_slots, (size_t)1))
+		return -EBADMSG;
+	memcpy(j->content, blob, PH_PAGE_SIZE);
+	if (n > 1) {
+		j->more = calloc(n - 1, PH_PAGE_SIZE);
+		if (!j->more)
+			return -ENOMEM;
+		memcpy(j->more, (const uint8_t *)blob + PH_PAGE_SIZE, (n - 1) * PH_PAGE_SIZE);
+	}
+	return 0;
 }
 
 /* Where page offset off of fd lives: its sector on the filesystem's device,
@@ -769,6 +822,8 @@ static struct json_object *job_to_json(const struct job *j)
 	json_object_object_add(o, "tmp", j->tmp ? json_object_new_string(j->tmp) : NULL);
 	json_object_object_add(o, "qname", j->qname ? json_object_new_string(j->qname) : NULL);
 	json_object_object_add(o, "bytes_lost", json_object_new_int64((int64_t)j->bytes_lost));
+	if (!j->legacy_slots)
+		json_object_object_add(o, "slots", json_object_new_int64((int64_t)j->n_slots));
 	for (size_t i = 0; i < j->n_owners; i++) {
 		struct json_object *w = json_object_new_object();
 
@@ -782,6 +837,8 @@ static struct json_object *job_to_json(const struct job *j)
 		json_object_object_add(w, "ctime_ns", json_object_new_int64(j->owners[i].ctime_ns));
 		json_object_object_add(w, "repair", json_object_new_boolean(j->owners[i].repair));
 		json_object_object_add(w, "link", json_object_new_boolean(j->owners[i].link));
+		json_object_object_add(w, "slot", json_object_new_int64(j->owners[i].slot == SIZE_MAX ? -1 :
+									  (int64_t)j->owners[i].slot));
 		json_object_array_add(owners, w);
 	}
 	for (size_t i = 0; i < j->n_steps; i++) {
@@ -896,10 +953,10 @@ static int jbool_field(struct jparse *p, struct json_object *o, const char *fiel
 static bool step_uses_owner(enum ph_step_kind k)
 {
 	return k == PH_STEP_WRITE || k == PH_STEP_PUNCH || k == PH_STEP_RESHARE || k == PH_STEP_RENAME ||
-	       k == PH_STEP_UNLINK || k == PH_STEP_RELINK;
+	       k == PH_STEP_UNLINK || k == PH_STEP_RELINK || k == PH_STEP_SWAP;
 }
 
-static int owner_from_json(struct jparse *p, struct json_object *w, size_t i, struct job_owner *o)
+static int owner_from_json(struct jparse *p, struct json_object *w, size_t i, size_t n_slots, struct job_owner *o)
 {
 	char f[64];
 	int64_t x;
@@ -941,6 +998,14 @@ static int owner_from_json(struct jparse *p, struct json_object *w, size_t i, st
 		k = jbool_field(p, w, FIELD("repair"), "repair", &o->repair);
 	if (k == 0)
 		k = jbool_field(p, w, FIELD("link"), "link", &o->link);
+	/* "slot" came with sharers' own pages: without it, a repaired
+	 * owner has the one page; -1 is none (reported only) */
+	if (k == 0 && !json_object_object_get_ex(w, "slot", NULL))
+		o->slot = o->repair ? 0 : SIZE_MAX;
+	else if (k == 0) {
+		k = jint_field(p, w, FIELD("slot"), "slot", -1, (int64_t)n_slots - 1, &x);
+		o->slot = x < 0 ? SIZE_MAX : (size_t)x;
+	}
 #undef FIELD
 	return k;
 }
@@ -951,7 +1016,7 @@ static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_w
 {
 	struct json_object *o, *owners = NULL, *steps = NULL;
 	struct jparse p = { NULL };
-	bool needs_pin = false, needs_quarantine = false, needs_tmp = false;
+	bool needs_pin = false, needs_quarantine = false, needs_tmp = false, needs_qname = false;
 	int64_t x;
 	int r;
 
@@ -1006,9 +1071,19 @@ static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_w
 		r = jbad(&p, "qname", "not a file name");
 	if (r == 0)
 		r = jint_field(&p, o, "bytes_lost", "bytes_lost", 0, INT64_MAX, &x);
+	if (r == 0) {
+		j->bytes_lost = (uint64_t)x;
+		/* Jobs written before sharers had pages of their own: one slot.
+		 * There is at most a slot per owner (checked with the owners). */
+		j->n_slots = 1;
+		j->legacy_slots = !json_object_object_get_ex(o, "slots", NULL);
+		if (!j->legacy_slots) {
+			r = jint_field(&p, o, "slots", "slots", 1, INT32_MAX, &x);
+			j->n_slots = (size_t)x;
+		}
+	}
 	if (r < 0)
 		goto out;
-	j->bytes_lost = (uint64_t)x;
 
 	if (!json_object_object_get_ex(o, "owners", &owners) || !json_object_is_type(owners, json_type_array)) {
 		r = jbad(&p, "owners", owners ? "not an array" : "missing");
@@ -1018,6 +1093,10 @@ static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_w
 		r = jbad(&p, "steps", steps ? "not an array" : "missing");
 		goto out;
 	}
+	if (j->n_slots > MAX(json_object_array_length(owners), (size_t)1)) {
+		r = jbad(&p, "slots", "%zu, more than the job's owners", j->n_slots);
+		goto out;
+	}
 	j->owners = calloc(MAX(json_object_array_length(owners), (size_t)1), sizeof(*j->owners));
 	j->steps = calloc(MAX(json_object_array_length(steps), (size_t)1), sizeof(*j->steps));
 	if (!j->owners || !j->steps) {
@@ -1025,7 +1104,7 @@ static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_w
 		goto out;
 	}
 	for (size_t i = 0; r == 0 && i < json_object_array_length(owners); i++) {
-		r = owner_from_json(&p, json_object_array_get_idx(owners, i), i, &j->owners[i]);
+		r = owner_from_json(&p, json_object_array_get_idx(owners, i), i, j->n_slots, &j->owners[i]);
 		j->n_owners++; /* freed by job_done, even half filled */
 	}
 	for (size_t i = 0; r == 0 && i < json_object_array_length(steps); i++) {
@@ -1054,12 +1133,17 @@ static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_w
 			break;
 		j->steps[i].owner = (size_t)x;
 		j->n_steps++;
+		/* the staging file is named after the pin, next to it */
 		needs_pin |= (j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_CLEAR ||
-					j->steps[i].kind == PH_STEP_RELEASE);
+			      j->steps[i].kind == PH_STEP_RELEASE || j->steps[i].kind == PH_STEP_STAGE ||
+			      j->steps[i].kind == PH_STEP_SWAP || j->steps[i].kind == PH_STEP_UNSTAGE);
 		needs_quarantine |= j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_LINK_OLD ||
-				    (j->steps[i].kind == PH_STEP_RENAME && j->mode == PH_MODE_QUARANTINE);
+				    j->steps[i].kind == PH_STEP_STAGE || j->steps[i].kind == PH_STEP_SWAP ||
+				    j->steps[i].kind == PH_STEP_UNSTAGE ||
+				    (j->steps[i].kind == PH_STEP_RENAME && j->mode != PH_MODE_RELOCATE_FILE);
 		needs_tmp |= j->steps[i].kind == PH_STEP_COPY_FILE ||
-			     (j->steps[i].kind == PH_STEP_RENAME && j->mode != PH_MODE_QUARANTINE);
+			     (j->steps[i].kind == PH_STEP_RENAME && j->mode == PH_MODE_RELOCATE_FILE);
+		needs_qname |= j->steps[i].kind == PH_STEP_LINK_OLD;
 	}
 	if (r < 0)
 		goto out;
@@ -1069,17 +1153,19 @@ static int job_from_json(const struct ph_intent *it, struct job *j, char **ret_w
 		r = jbad(&p, "pin", "missing, and the steps pin the page");
 	else if (needs_quarantine && !j->mount)
 		r = jbad(&p, "mount", "missing, and the steps use the quarantine");
-	else if (needs_quarantine && !j->qname && j->mode != PH_MODE_QUARANTINE)
+	else if (needs_qname && !j->qname)
 		r = jbad(&p, "qname", "missing, and the steps link the file into quarantine");
 	else if (needs_tmp && !j->tmp)
 		r = jbad(&p, "tmp", "missing, and the steps build a copy of the file");
 	else if (it->step < 0 || (size_t)it->step > j->n_steps)
 		r = jbad(&p, "step", "%d, but the job has %zu steps", it->step, j->n_steps);
-	else if (!it->content || it->content_len != sizeof(j->content))
-		r = jbad(&p, "content", "%zu bytes, not the page's %zu", it->content_len, sizeof(j->content));
+	else if (!it->content || it->content_len != MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE)
+		r = jbad(&p, "content", "%zu bytes, not the %zu of its %zu page(s)", it->content_len,
+			 MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE, MAX(j->n_slots, (size_t)1));
+	if (r == 0)
+		r = slots_from_blob(j, it->content, it->content_len);
 	if (r < 0)
 		goto out;
-	memcpy(j->content, it->content, sizeof(j->content));
 	j->has_content = true;
 out:
 	json_object_put(o);
@@ -1155,6 +1241,7 @@ static int step_pin(struct ph_repairer *r, struct job *j)
 	const struct job_owner *o = &j->owners[0];
 	_cleanup_close_ int fd = -EBADF, pin = -EBADF, qdir = -EBADF;
 	struct file_clone_range fcr;
+	struct stat st;
 	uint64_t sector;
 	bool hole;
 	int k;
@@ -1169,7 +1256,12 @@ static int step_pin(struct ph_repairer *r, struct job *j)
 		return k;
 	if (hole || sector != j->fs_page)
 		return CONFLICT(j, "%s no longer maps the poisoned block at %" PRIu64, o->path, o->offset);
-	fcr = (struct file_clone_range){ .src_fd = fd, .src_offset = o->offset, .src_length = PH_PAGE_SIZE,
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	/* A last page partly past the end is cloned to the end (length 0):
+	 * a clone may not reach past the source's end. */
+	fcr = (struct file_clone_range){ .src_fd = fd, .src_offset = o->offset,
+					 .src_length = (uint64_t)st.st_size < o->offset + PH_PAGE_SIZE ? 0 : PH_PAGE_SIZE,
 					 .dest_offset = 0 };
 	if (ioctl(pin, FICLONERANGE, &fcr) < 0)
 		return negative_errno();
@@ -1267,6 +1359,170 @@ static int step_reshare(struct ph_repairer *r, struct job *j, size_t i)
 	if (ioctl(fd, FICLONERANGE, &fcr) < 0)
 		return negative_errno();
 	return fdatasync(fd) < 0 ? negative_errno() : 0;
+}
+
+/* The staging file: the job's repaired pages, slot s at s pages, on fresh
+ * blocks of the filesystem, in our quarantine next to the pin and named
+ * like it (".stage" for ".pin"). */
+static int stage_name(const struct job *j, char **ret)
+{
+	const char *name = j->pin ? quarantine_name(j->pin) : NULL;
+	size_t l = name ? strlen(name) : 0;
+
+	if (l < 4 || strcmp(name + l - 4, ".pin") != 0)
+		return -EINVAL;
+	return asprintf(ret, "%.*s.stage", (int)(l - 4), name) < 0 ? -ENOMEM : 0;
+}
+
+/* The staging file, through the quarantine's fd: made afresh (O_EXCL) or,
+ * when a run before made it, reopened; ours either way (a regular file
+ * with one link).  -ENOENT when it is not there and create is false. */
+static int open_stage(struct ph_repairer *r, struct job *j, bool create, int *ret_fd)
+{
+	_cleanup_close_ int qdir = -EBADF, fd = -EBADF;
+	_cleanup_free_ char *name = NULL;
+	struct stat st;
+	int k;
+
+	k = stage_name(j, &name);
+	if (k == 0)
+		k = open_quarantine(r, j, &qdir);
+	if (k < 0)
+		return k;
+	fd = create ? openat(qdir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600) : -1;
+	if (fd < 0 && (!create || errno == EEXIST))
+		fd = openat(qdir, name, (create ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return CONFLICT(j, "%s/%s is not a file pmemheal staged", PH_QUARANTINE_DIR, name);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* The bytes of owner o's page that are inside the file: a page at the end
+ * of a file is partly past it. */
+static size_t page_len(const struct job_owner *o)
+{
+	return o->offset >= o->size ? 0 : (size_t)MIN((uint64_t)PH_PAGE_SIZE, o->size - o->offset);
+}
+
+static bool same_prefix(int fd, uint64_t off, const uint8_t *want, size_t len)
+{
+	uint8_t buf[PH_PAGE_SIZE];
+
+	return len <= sizeof(buf) && pread(fd, buf, len, (off_t)off) == (ssize_t)len && memcmp(buf, want, len) == 0;
+}
+
+/* Allocate first: every repaired page is written to a fresh block of the
+ * staging file before any owner gives anything up.  No space (ENOSPC), a
+ * bad new block (EIO) or a vanished device fails here, with every owner
+ * still whole. */
+static int step_stage(struct ph_repairer *r, struct job *j)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int k;
+
+	k = open_stage(r, j, true, &fd);
+	if (k < 0)
+		return k;
+	for (size_t sl = 0; sl < MAX(j->n_slots, (size_t)1); sl++) {
+		uint64_t sector;
+		bool hole;
+
+		k = page_map(fd, sl * PH_PAGE_SIZE, &sector, &hole, NULL);
+		if (k < 0)
+			return k;
+		if (!hole && sector != j->fs_page && same_bytes(fd, sl * PH_PAGE_SIZE, slot_page(j, sl)))
+			continue; /* staged already */
+		if (pwrite(fd, slot_page(j, sl), PH_PAGE_SIZE, (off_t)(sl * PH_PAGE_SIZE)) != PH_PAGE_SIZE)
+			return errno ? negative_errno() : -ENOSPC;
+	}
+	if (fdatasync(fd) < 0)
+		return negative_errno();
+	/* Each staged page on a block of its own, and not the poisoned one. */
+	for (size_t sl = 0; sl < MAX(j->n_slots, (size_t)1); sl++) {
+		uint64_t sector;
+		bool hole;
+
+		k = page_map(fd, sl * PH_PAGE_SIZE, &sector, &hole, NULL);
+		if (k < 0)
+			return k;
+		if (hole || sector == j->fs_page)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* Owner i's page becomes its staged page in one FICLONERANGE: the owner
+ * maps the poisoned block or the new one, never a hole, whatever fails. */
+static int step_swap(struct ph_repairer *r, struct job *j, size_t i)
+{
+	const struct job_owner *o = &j->owners[i];
+	_cleanup_close_ int fd = -EBADF, stage = -EBADF;
+	struct file_clone_range fcr;
+	uint64_t sector, want = 0;
+	size_t len = page_len(o);
+	struct stat st;
+	bool hole;
+	int k;
+
+	if (o->slot == SIZE_MAX || o->slot >= MAX(j->n_slots, (size_t)1))
+		return -EINVAL;
+	k = open_stage(r, j, false, &stage);
+	if (k == -ESTALE)
+		return k;
+	if (k == 0)
+		k = page_map(stage, o->slot * PH_PAGE_SIZE, &want, &hole, NULL);
+	if (k < 0 || hole || !same_bytes(stage, o->slot * PH_PAGE_SIZE, slot_page(j, o->slot))) {
+		/* Gone or changed (a resumed job): stage again from the log. */
+		stage = safe_close(stage);
+		k = step_stage(r, j);
+		if (k < 0)
+			return k;
+		k = open_stage(r, j, false, &stage);
+		if (k < 0)
+			return k;
+		k = page_map(stage, o->slot * PH_PAGE_SIZE, &want, &hole, NULL);
+		if (k < 0)
+			return k;
+	}
+	k = open_page(r, j, o, O_RDWR, &fd, &sector, &hole);
+	if (k < 0)
+		return k;
+	if (hole)
+		return CONFLICT(j, "%s has a hole at %" PRIu64 " now", o->path, o->offset);
+	if (sector != j->fs_page && sector != want && !same_prefix(fd, o->offset, slot_page(j, o->slot), len))
+		return CONFLICT(j, "%s's page at %" PRIu64 " holds data of someone else", o->path, o->offset);
+	if (sector == j->fs_page) {
+		fcr = (struct file_clone_range){ .src_fd = stage, .src_offset = o->slot * PH_PAGE_SIZE,
+						 .src_length = PH_PAGE_SIZE, .dest_offset = o->offset };
+		if (ioctl(fd, FICLONERANGE, &fcr) < 0)
+			return negative_errno();
+	}
+	/* A last page partly past the end: the clone grew the file to the
+	 * whole page; give it back its size. */
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if ((uint64_t)st.st_size > o->size && ftruncate(fd, (off_t)o->size) < 0)
+		return negative_errno();
+	return fdatasync(fd) < 0 ? negative_errno() : 0;
+}
+
+static int step_unstage(struct ph_repairer *r, struct job *j)
+{
+	_cleanup_close_ int qdir = -EBADF;
+	_cleanup_free_ char *name = NULL;
+	int k;
+
+	k = stage_name(j, &name);
+	if (k == 0)
+		k = open_quarantine(r, j, &qdir);
+	if (k < 0)
+		return k;
+	return unlinkat(qdir, name, 0) < 0 && errno != ENOENT ? negative_errno() : 0;
 }
 
 static int step_clear(struct ph_repairer *r, struct job *j)
@@ -1689,7 +1945,7 @@ static int step_rename(struct ph_repairer *r, struct job *j, size_t i)
 	struct stat st;
 	int k, lfd;
 
-	if (j->mode == PH_MODE_QUARANTINE)
+	if (j->mode != PH_MODE_RELOCATE_FILE) /* quarantine: the rule's own, or a sharer's in relocate-pin */
 		return rename_quarantine(r, j, i);
 	k = open_dir_of(j, o->path, &dir, &name);
 	if (k == -ESTALE)
@@ -1832,6 +2088,12 @@ static int run_step(struct ph_repairer *r, struct job *j, const struct job_step 
 		return step_unlink(r, j, s->owner);
 	case PH_STEP_RELINK:
 		return step_relink(r, j, s->owner);
+	case PH_STEP_STAGE:
+		return step_stage(r, j);
+	case PH_STEP_SWAP:
+		return step_swap(r, j, s->owner);
+	case PH_STEP_UNSTAGE:
+		return step_unstage(r, j);
 	default:
 		return 0;
 	}
@@ -1842,6 +2104,7 @@ static int run_step(struct ph_repairer *r, struct job *j, const struct job_step 
 /* Did the job share owner i into owners[0]'s new block (OnShared=together)?
  * Under OnShared=separate each sharer gets its own write and its own
  * block: nothing is shared again, and verify must not ask for it. */
+/* An older job's owner i that was to share owner 0's repaired block. */
 static bool reshared(const struct job *j, size_t i)
 {
 	for (size_t k = 0; k < j->n_steps; k++)
@@ -1858,31 +2121,41 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 	switch (j->mode) {
 	case PH_MODE_IN_PLACE:
 	case PH_MODE_RELOCATE_PIN: {
-		uint64_t first_sector = 0;
+		/* Each repaired owner reads back its own slot's page; owners of
+		 * one slot (identical pages) share one block again. */
+		_cleanup_free_ uint64_t *slot_sector = calloc(MAX(j->n_slots, (size_t)1), sizeof(uint64_t));
+		_cleanup_free_ size_t *slot_owner = calloc(MAX(j->n_slots, (size_t)1), sizeof(size_t));
 
+		if (!slot_sector || !slot_owner)
+			return -ENOMEM;
 		for (size_t i = 0; i < j->n_owners; i++) {
 			const struct job_owner *o = &j->owners[i];
 			_cleanup_close_ int fd = -EBADF;
 			uint64_t sector;
 			bool hole, shared;
 
-			if (!o->repair)
+			if (!o->repair || o->slot == SIZE_MAX)
 				continue;
 			k = open_owner(j, o, O_RDONLY, &fd);
 			if (k == 0)
 				k = page_map(fd, o->offset, &sector, &hole, &shared);
 			if (k < 0)
 				return asprintf(why, "%s: %s", o->path, strerror(-k)) < 0 ? -ENOMEM : k;
-			if (!same_bytes(fd, o->offset, j->content))
+			if (!same_prefix(fd, o->offset, slot_page(j, o->slot), page_len(o)))
 				return asprintf(why, "%s does not read back the repaired page at %" PRIu64, o->path,
 						o->offset) < 0 ? -ENOMEM : -EIO;
 			if (j->mode == PH_MODE_RELOCATE_PIN && (hole || sector == j->fs_page))
 				return asprintf(why, "%s still maps the poisoned block", o->path) < 0 ? -ENOMEM : -EIO;
-			if (i == 0)
-				first_sector = sector;
-			else if (j->mode == PH_MODE_RELOCATE_PIN && reshared(j, i) && sector != first_sector)
+			if (page_len(o) < PH_PAGE_SIZE)
+				continue; /* its last page was trimmed to its size: a block of its own */
+			if (j->legacy_slots && i > 0 && !reshared(j, i))
+				continue; /* an older job: its own write, its own block (OnShared=separate) */
+			if (!slot_sector[o->slot]) {
+				slot_sector[o->slot] = sector + 1;
+				slot_owner[o->slot] = i;
+			} else if (j->mode == PH_MODE_RELOCATE_PIN && sector + 1 != slot_sector[o->slot])
 				return asprintf(why, "%s does not share the repaired block with %s", o->path,
-						j->owners[0].path) < 0 ? -ENOMEM : -EIO;
+						j->owners[slot_owner[o->slot]].path) < 0 ? -ENOMEM : -EIO;
 		}
 		if (j->mode == PH_MODE_IN_PLACE) {
 			k = page_listed(r->ctx, j, &listed);
@@ -1978,6 +2251,23 @@ static void pause_point(struct ph_repairer *r, enum ph_step_kind k)
 #endif
 }
 
+/* Test-only: PMEMHEAL_DEBUG_ERROR=STEP[:N]:ERRNO makes the Nth run of STEP
+ * fail with ERRNO (ENOSPC, EIO, ENODEV, ENXIO, EROFS or a number) without
+ * running it, as the filesystem or a vanishing device would. */
+static int injected_error(struct ph_repairer *r, enum ph_step_kind k)
+{
+#ifdef PH_FAULT_INJECTION
+	if (r->error_step && strcmp(r->error_step, ph_step_to_string(k)) == 0 && ++r->error_seen == r->error_nth) {
+		ph_warn(r->ctx, "PMEMHEAL_DEBUG_ERROR: step %s fails with %s", r->error_step, strerror(r->error_errno));
+		return -r->error_errno;
+	}
+#else
+	(void)r;
+	(void)k;
+#endif
+	return 0;
+}
+
 /* A relocate-file job stopped by a conflict before its rename: take back
  * the copy and the old inode's quarantine name, so nothing of it is left. */
 static void abandon(struct ph_repairer *r, struct job *j)
@@ -2008,23 +2298,33 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 		pause_point(r, j->steps[i].kind);
 		free(r->why);
 		r->why = NULL;
-		k = run_step(r, j, &j->steps[i]);
+		k = injected_error(r, j->steps[i].kind);
+		if (k == 0)
+			k = run_step(r, j, &j->steps[i]);
 		if (k < 0) {
 			if (!*why && r->why)
-				(void)asprintf(why, "step %s of %s: %s", ph_step_to_string(j->steps[i].kind),
+				(void)asprintf(why, "step %s of %s: %s%s", ph_step_to_string(j->steps[i].kind),
 					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "?",
-					       r->why);
+					       r->why,
+					       k == -ESTALE ? "" : "; the repair is pending and resumes from this step");
 			if (!*why)
-				(void)asprintf(why, "step %s%s%s: %s", ph_step_to_string(j->steps[i].kind),
+				(void)asprintf(why, "step %s%s%s: %s%s", ph_step_to_string(j->steps[i].kind),
 					       j->owners[j->steps[i].owner].path ? " of " : "",
 					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "",
 					       j->why ? j->why :
 					       k == -ESTALE ? "the file changed since it was planned; nothing was written"
-							    : strerror(-k));
-			if (k == -ESTALE)
+							    : strerror(-k),
+					       k == -ESTALE ? "" : "; the repair is pending and resumes from this step");
+			if (k == -ESTALE) {
 				abandon(r, j);
-			(void)ph_ledger_intent_finish(r->ledger, intent, k == -ESTALE ? "aborted" : "failed", *why,
-						      ph_now_usec());
+				(void)ph_ledger_intent_finish(r->ledger, intent, "aborted", *why, ph_now_usec());
+			} else
+				/* No space, an I/O error, a device gone: the
+				 * intent stays running, with the repaired pages,
+				 * until they are in place.  (A step that had run
+				 * may have given something up: only finishing
+				 * the job makes that whole.) */
+				(void)ph_ledger_intent_finish(r->ledger, intent, "running", *why, ph_now_usec());
 			return k;
 		}
 		k = ph_ledger_intent_step(r->ledger, intent, (int)i + 1, ph_now_usec());
@@ -2095,6 +2395,7 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 	j->can_clear = plan->can_clear;
 	j->hole = pg->mode == PH_MODE_RELOCATE_FILE && pg->content == PH_CONTENT_NONE;
 	j->bytes_lost = pg->bytes_lost;
+	j->n_slots = 1;
 	j->device = strdup(plan->device);
 	j->mount = plan->mountpoint ? strdup(plan->mountpoint) : NULL;
 	j->ns_id = strdup(ns->id);
@@ -2122,6 +2423,7 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		o->inode = po->inode;
 		o->offset = po->file_offset;
 		o->repair = po->action != PH_ACTION_REPORT;
+		o->slot = o->repair ? 0 : SIZE_MAX;
 		if (open_dir_of(j, o->path, &dir, &name) < 0)
 			return -ESTALE; /* not reachable without a link: not the file mapped */
 		fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -2139,7 +2441,10 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 		for (size_t i = 0; i < j->n_owners; i++)
 			if (j->owners[i].repair)
 				j->bytes_lost += j->owners[i].size;
-	}
+	} else if (pg->mode == PH_MODE_RELOCATE_PIN)
+		for (size_t i = 0; i < j->n_owners; i++)
+			if (pg->owners[i].action == PH_ACTION_DELETE)
+				j->bytes_lost += j->owners[i].size;
 	if (pg->mode == PH_MODE_RELOCATE_FILE && pg->n_owners == 1 && pg->owners[0].n_links > 0) {
 		struct job_owner *v = reallocarray(j->owners, 1 + pg->owners[0].n_links, sizeof(*v));
 
@@ -2182,44 +2487,104 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 	return 0;
 }
 
-/* The page's new bytes.  1: give up on the page and report (a restore or
- * hook that cannot help, with no fallback that writes). */
-static int compute_content(struct ph_repairer *r, const struct ph_plan_page *pg, struct job *j,
-			   enum ph_action *ret_fallback, char **why)
+/* Owner i's new bytes by its own rule (Source=, Hook=): never a sharer's. */
+static int owner_content(struct ph_repairer *r, const struct ph_plan_page *pg, struct job *j, size_t i,
+			 enum ph_content c, uint8_t *out, uint8_t *salvaged, bool *have_salvaged, char **why)
 {
-	const struct ph_plan_owner *po = &pg->owners[0];
-	int k = 0;
+	const struct ph_plan_owner *po = &pg->owners[i];
+	int k;
 
-	*ret_fallback = _PH_ACTION_MAX;
-	memset(j->content, 0, sizeof(j->content));
-	j->has_content = true;
-	switch (pg->content) {
+	memset(out, 0, PH_PAGE_SIZE);
+	switch (c) {
 	case PH_CONTENT_SALVAGE:
-		j->bytes_lost = 0;
-		return read_good(j->device, j->page, pg->bad_mask, j->content, &j->bytes_lost);
+		if (!*have_salvaged) {
+			j->bytes_lost = 0;
+			k = read_good(j->device, j->page, pg->bad_mask, salvaged, &j->bytes_lost);
+			if (k < 0)
+				return k;
+			*have_salvaged = true;
+		}
+		memcpy(out, salvaged, PH_PAGE_SIZE);
+		return 0;
 	case PH_CONTENT_ZERO:
 	case PH_CONTENT_NONE:
 		return 0;
 	case PH_CONTENT_RESTORE:
 		if (!po->source) {
-			k = -ENOENT;
 			(void)asprintf(why, "no Source= to restore %s from", po->path);
-		} else
-			k = read_source(po->source, j, &j->owners[0], j->content, why);
-		break;
+			return -ENOENT;
+		}
+		return read_source(po->source, j, &j->owners[i], out, why);
 	case PH_CONTENT_HOOK:
-		k = run_hook(po->rule, j, 0, po->source, j->content, why);
-		break;
+		return run_hook(po->rule, j, i, po->source, out, why);
 	}
-	if (k == 0 || k == -ENOMEM)
-		return k;
-	if (k != -EAGAIN && pg->content == PH_CONTENT_HOOK)
-		return k; /* a hook that failed is a failure, recorded */
-	if (k == -EBUSY || k == -ESTALE)
-		return k; /* the source or the file changed under us: fail, retry later; no fallback */
-	*ret_fallback = po->rule && po->rule->has_fallback ? po->rule->fallback : PH_ACTION_REPORT;
-	ph_info(r->ctx, "%s; falling back to %s", *why ? *why : "cannot repair", ph_action_to_string(*ret_fallback));
-	return 1;
+	return -EINVAL;
+}
+
+/* The pages' new bytes, each owner's by its own rule; identical ones share
+ * a slot (and a block, once staged).  1: owner *ret_owner cannot be
+ * repaired so (a restore or hook that cannot help): plan it again with
+ * *ret_fallback. */
+static int compute_content(struct ph_repairer *r, const struct ph_plan_page *pg, struct job *j,
+			   size_t *ret_owner, enum ph_action *ret_fallback, char **why)
+{
+	_cleanup_free_ uint8_t (*pages)[PH_PAGE_SIZE] = NULL;
+	_cleanup_free_ const uint8_t **ptrs = NULL;
+	_cleanup_free_ size_t *slots = NULL;
+	uint8_t salvaged[PH_PAGE_SIZE];
+	bool have_salvaged = false;
+	size_t n = MAX(pg->n_owners, (size_t)1), n_slots;
+	int k = 0;
+
+	*ret_fallback = _PH_ACTION_MAX;
+	*ret_owner = 0;
+	memset(j->content, 0, sizeof(j->content));
+	j->has_content = true;
+	j->n_slots = 1;
+	pages = calloc(n, PH_PAGE_SIZE);
+	ptrs = calloc(n, sizeof(*ptrs));
+	slots = calloc(n, sizeof(*slots));
+	if (!pages || !ptrs || !slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < pg->n_owners && i < j->n_owners; i++) {
+		const struct ph_plan_owner *po = &pg->owners[i];
+		enum ph_content c = pg->mode == PH_MODE_RELOCATE_PIN ? po->content : pg->content;
+
+		j->owners[i].slot = SIZE_MAX;
+		if (po->action == PH_ACTION_REPORT)
+			continue;
+		if (pg->mode == PH_MODE_RELOCATE_PIN && c == PH_CONTENT_NONE)
+			continue; /* punch, delete, quarantine: no page of its own */
+		k = owner_content(r, pg, j, i, c, pages[i], salvaged, &have_salvaged, why);
+		if (k == -ENOMEM || k == -EBUSY || k == -ESTALE)
+			return k; /* the source or the file changed under us: fail, retry later; no fallback */
+		if (k < 0 && (k == -EAGAIN || c != PH_CONTENT_HOOK) && (c == PH_CONTENT_RESTORE || c == PH_CONTENT_HOOK)) {
+			*ret_owner = i;
+			*ret_fallback = po->rule && po->rule->has_fallback ? po->rule->fallback : PH_ACTION_REPORT;
+			ph_info(r->ctx, "%s; falling back to %s for %s", *why ? *why : "cannot repair",
+				ph_action_to_string(*ret_fallback), po->path);
+			return 1;
+		}
+		if (k < 0)
+			return k; /* a hook that failed, a device that does not read: a failure, recorded */
+		ptrs[i] = pages[i];
+		if (pg->mode != PH_MODE_RELOCATE_PIN)
+			break; /* in place or a whole-file copy: one owner */
+	}
+	n_slots = ph_plan_stage_slots(pg, ptrs, slots);
+	for (size_t i = 0; i < pg->n_owners && i < j->n_owners; i++)
+		if (ptrs[i])
+			j->owners[i].slot = slots[i];
+	if (n_slots > 1) {
+		j->more = calloc(n_slots - 1, PH_PAGE_SIZE);
+		if (!j->more)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < pg->n_owners && i < j->n_owners; i++)
+		if (ptrs[i])
+			memcpy(slot_page(j, slots[i]), ptrs[i], PH_PAGE_SIZE);
+	j->n_slots = MAX(n_slots, (size_t)1);
+	return 0;
 }
 
 /* ---- entry points ------------------------------------------------------- */
@@ -2252,6 +2617,38 @@ _public_ int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const
 			if (colon)
 				*colon = '\0';
 		}
+		f = getenv("PMEMHEAL_DEBUG_ERROR");
+		if (f && *f) {
+			static const struct { const char *name; int e; } names[] = {
+				{ "ENOSPC", ENOSPC }, { "EIO", EIO }, { "ENODEV", ENODEV }, { "ENXIO", ENXIO },
+				{ "EROFS", EROFS }, { "EDQUOT", EDQUOT },
+			};
+			char *c1, *c2;
+
+			r->error_step = strdup(f);
+			if (!r->error_step) {
+				ph_repairer_free(r);
+				return -ENOMEM;
+			}
+			c1 = strchr(r->error_step, ':');
+			c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+			r->error_nth = 1;
+			r->error_errno = EIO;
+			if (c1)
+				*c1 = '\0';
+			if (c2) {
+				*c2 = '\0';
+				r->error_nth = (unsigned)atoi(c1 + 1);
+			}
+			if (c1) {
+				const char *e = c2 ? c2 + 1 : c1 + 1;
+
+				r->error_errno = atoi(e) > 0 ? atoi(e) : EIO;
+				for (size_t i = 0; i < ELEMENTSOF(names); i++)
+					if (strcmp(e, names[i].name) == 0)
+						r->error_errno = names[i].e;
+			}
+		}
 		f = getenv("PMEMHEAL_DEBUG_PAUSE_BEFORE");
 		if (f && *f && getenv("PMEMHEAL_DEBUG_PAUSE_FIFO")) {
 			char *colon;
@@ -2279,6 +2676,7 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 		return NULL;
 	ph_pfns_done(&r->memfail);
 	free(r->fault_step);
+	free(r->error_step);
 	free(r->pause_step);
 	free(r->pause_fifo);
 	free(r->why);
@@ -2657,10 +3055,12 @@ static void rec_job(struct ph_repairer *r, enum ph_event e, const struct job *j,
 
 static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const struct ph_plan *plan,
 		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res, unsigned depth,
-		       bool may_replan)
+		       bool may_replan, const struct ph_plan_override *ov, size_t n_ov)
 {
 	_cleanup_free_ char *why = NULL;
+	_cleanup_free_ uint8_t *blob = NULL;
 	enum ph_action fallback;
+	size_t blob_len = 0, fb_owner;
 	struct json_object *jj;
 	struct job j;
 	int64_t intent;
@@ -2706,20 +3106,35 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 	if (k < 0)
 		goto fail;
 	if (pg->content != PH_CONTENT_NONE || pg->mode != PH_MODE_RELOCATE_FILE) {
-		k = compute_content(r, pg, &j, &fallback, &why);
-		if (k == 1 && depth == 0 && fallback != PH_ACTION_REPORT) {
-			/* Re-plan this page with the fallback action. */
+		k = compute_content(r, pg, &j, &fb_owner, &fallback, &why);
+		if (k == 1 && depth <= pg->n_owners && pg->owners[fb_owner].path &&
+		    (fallback != PH_ACTION_REPORT || pg->n_owners > 1)) {
+			/* Re-plan this page with that owner's fallback action (its
+			 * own rule's; its sharers keep theirs). */
 			struct ph_plan_env e = s->env[env_i];
 			_cleanup_(ph_plan_freep) struct ph_plan *p2 = NULL;
+			_cleanup_free_ struct ph_plan_override *ov2 = calloc(n_ov + 1, sizeof(*ov2));
 
-			job_done(&j);
-			e.override = fallback;
-			k = ph_plan_build(&e, pg->sector, PH_PAGE_SECTORS, &s->res[0], &p2);
-			if (k < 0)
+			if (!ov2) {
+				k = -ENOMEM;
 				goto fail;
+			}
+			if (n_ov > 0)
+				memcpy(ov2, ov, n_ov * sizeof(*ov2));
+			ov2[n_ov] = (struct ph_plan_override){ pg->owners[fb_owner].path, fallback };
+			e.overrides = ov2;
+			e.n_overrides = n_ov + 1;
+			k = ph_plan_build(&e, pg->sector, PH_PAGE_SECTORS, &s->res[0], &p2);
+			if (k < 0) {
+				job_done(&j);
+				goto fail;
+			}
 			p2->part_start = plan->part_start;
 			(void)ph_ledger_add_history(r->ledger, range_id, "fallback", why, ph_now_usec());
-			return repair_page(r, s, env_i, p2, &p2->pages[0], range_id, res, depth + 1, may_replan);
+			k = repair_page(r, s, env_i, p2, &p2->pages[0], range_id, res, depth + 1, may_replan, ov2,
+					n_ov + 1);
+			job_done(&j);
+			return k;
 		}
 		if (k == 1) {
 			job_done(&j);
@@ -2734,10 +3149,15 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 		if (pg->owners[i].action != PH_ACTION_REPORT || pg->n_owners == 1)
 			rec_plan_page(r, PH_EVENT_PLANNED, plan, pg, i, range_id, s->ns->id, "planned", j.bytes_lost,
 				      pg->explain);
+	blob = slots_blob(&j, &blob_len);
+	if (!blob) {
+		k = -ENOMEM;
+		goto fail;
+	}
 	jj = job_to_json(&j);
 	k = ph_ledger_intent_begin(r->ledger, range_id, j.page,
 				   json_object_to_json_string_ext(jj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-				   j.content, sizeof(j.content), ph_now_usec(), &intent);
+				   blob, blob_len, ph_now_usec(), &intent);
 	json_object_put(jj);
 	if (k < 0)
 		goto fail;
@@ -2984,12 +3404,101 @@ static int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, c
 	return 0;
 }
 
+struct resume {
+	struct ph_repairer *r;
+	unsigned jobs;
+	int64_t only;                 /* this range's intents only (0: all) */
+	struct ph_repair_result *res; /* what the finished jobs did, when set */
+	struct ph_ranges *pending;    /* pages whose intent is still running */
+};
+
+static int on_row_state(void *userdata, const struct ph_range_row *row)
+{
+	*(enum ph_state *)userdata = row->state;
+	return 0;
+}
+
+static int resume_one(void *userdata, const struct ph_intent *it)
+{
+	struct resume *rs = userdata;
+	struct ph_repairer *r = rs->r;
+	_cleanup_free_ char *why = NULL;
+	enum ph_state cur = PH_STATE_REPAIRING;
+	struct job j;
+	int k;
+
+	if (rs->only && it->range_id != rs->only)
+		return 0;
+	k = job_from_json(it, &j, &why);
+	if (k == -ENOMEM)
+		return k; /* says nothing about the intent: stop, keep it running */
+	if (k < 0) {
+		_cleanup_free_ char *detail = NULL;
+
+		/* Set aside, never deleted: the row keeps its plan and bytes
+		 * for inspection; the range is planned again. */
+		if (asprintf(&detail, "intent %" PRId64 " set aside, its job is unreadable: %s", it->id,
+			     why ? why : strerror(-k)) < 0)
+			detail = NULL;
+		ph_err(r->ctx, "%s; the other intents are resumed", detail ? detail : "an intent is unreadable");
+		(void)ph_ledger_intent_finish(r->ledger, it->id, "failed", detail ? detail : "unreadable job",
+					      ph_now_usec());
+		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", detail, ph_now_usec());
+		return 0;
+	}
+	free(why);
+	why = NULL;
+	ph_info(r->ctx, "Resuming the repair of page %" PRIu64 " (%s) at step %d of %zu", j.page,
+		ph_mode_to_string(j.mode), it->step, j.n_steps);
+	k = run_job(r, &j, it->id, it->step, &why);
+	rs->jobs++;
+	if (k < 0) {
+		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", why, ph_now_usec());
+		rec_job(r, PH_EVENT_FAILED, &j, it->range_id, "failed", why);
+		if (k != -ESTALE && rs->pending)
+			(void)ph_ranges_add(rs->pending, j.page, PH_PAGE_SECTORS);
+		if (rs->res) {
+			rs->res->failed++;
+			if (!rs->res->detail && why)
+				rs->res->detail = strdup(why);
+		}
+	} else {
+		if (rs->res) {
+			rs->res->written++;
+			rs->res->cleared += j.cleared;
+			rs->res->pinned += j.pinned;
+			rs->res->bytes_lost += j.bytes_lost;
+		}
+		rec_job(r, PH_EVENT_REPAIRED, &j, it->range_id, "ok", "resumed after a restart");
+		if (j.cleared || j.pinned)
+			rec_job(r, j.cleared ? PH_EVENT_CLEARED : PH_EVENT_PINNED, &j, it->range_id, "ok",
+				"resumed after a restart");
+		(void)ph_ledger_add_history(r->ledger, it->range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
+					    "resumed after a restart", ph_now_usec());
+	}
+	/* A failed job fails its range now; otherwise the range is settled
+	 * below, with the pages no job had started yet. */
+	(void)ph_ledger_get_range(r->ledger, it->range_id, on_row_state, &cur);
+	if (k < 0 && cur == PH_STATE_REPAIRING)
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_FAILED, "repair", why, ph_now_usec());
+	if (k == 0 && cur == PH_STATE_FAILED) {
+		/* A job that had failed pending is done now: its range is
+		 * settled again with what is left (as after a crash). */
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_MAPPED, "retry", NULL, ph_now_usec());
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_PLANNED, "planned", NULL, ph_now_usec());
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_REPAIRING, "repairing", NULL,
+					  ph_now_usec());
+	}
+	job_done(&j);
+	return 0;
+}
+
 _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *row, struct ph_repair_result *res)
 {
 	struct ph_plan **plans = NULL;
 	struct ph_error err = { { 0 } };
 	enum ph_state cur = row->state;
-	struct ph_ranges replan = { 0 };
+	struct ph_ranges replan = { 0 }, pending = { 0 };
 	struct session s;
 	size_t n = 0;
 	bool any = false;
@@ -3002,6 +3511,15 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 
 		if (ns && !ns->blockdev && ns->chardev)
 			return devdax_repair(r, ns, row, res);
+	}
+	{
+		/* A job of this range that failed after it began (no space,
+		 * an I/O error) is finished first, from its intent; a page
+		 * whose job is still pending is not planned again. */
+		struct resume rs = { .r = r, .only = row->id, .res = res, .pending = &pending };
+
+		(void)ph_ledger_intents_running(r->ledger, resume_one, &rs);
+		(void)ph_ledger_get_range(r->ledger, row->id, on_row_state, &cur);
 	}
 	k = session_open(r, row, &s, &err);
 	if (k == 0)
@@ -3036,7 +3554,9 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 				env_i = e;
 		for (size_t p = 0; p < plans[i]->n_pages; p++) {
 			res->pages++;
-			if (repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0, true) == -ESTALE &&
+			if (in_replan(&pending, plans[i]->pages[p].sector))
+				continue; /* its job is pending: counted failed above */
+			if (repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0, true, NULL, 0) == -ESTALE &&
 			    ph_ranges_add(&replan, plans[i]->pages[p].sector, PH_PAGE_SECTORS) < 0)
 				res->failed++;
 		}
@@ -3068,7 +3588,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 			for (size_t p = 0; p < plans[i]->n_pages; p++)
 				if (in_replan(&replan, plans[i]->pages[p].sector))
 					(void)repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0,
-							  false);
+							  false, NULL, 0);
 		}
 	}
 	if (any) {
@@ -3083,6 +3603,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 out:
 	res->state = cur;
 	ph_ranges_clear(&replan);
+	ph_ranges_clear(&pending);
 	for (size_t i = 0; i < n; i++)
 		ph_plan_free(plans[i]);
 	free(plans);
@@ -3091,70 +3612,6 @@ out:
 }
 
 /* ---- resuming ----------------------------------------------------------- */
-
-struct resume {
-	struct ph_repairer *r;
-	unsigned jobs;
-	int64_t *ranges;
-	size_t n_ranges;
-	struct ph_repair_result *results;
-};
-
-static int on_row_state(void *userdata, const struct ph_range_row *row)
-{
-	*(enum ph_state *)userdata = row->state;
-	return 0;
-}
-
-static int resume_one(void *userdata, const struct ph_intent *it)
-{
-	struct resume *rs = userdata;
-	struct ph_repairer *r = rs->r;
-	_cleanup_free_ char *why = NULL;
-	enum ph_state cur = PH_STATE_REPAIRING;
-	struct job j;
-	int k;
-
-	k = job_from_json(it, &j, &why);
-	if (k == -ENOMEM)
-		return k; /* says nothing about the intent: stop, keep it running */
-	if (k < 0) {
-		_cleanup_free_ char *detail = NULL;
-
-		/* Set aside, never deleted: the row keeps its plan and bytes
-		 * for inspection; the range is planned again below. */
-		if (asprintf(&detail, "intent %" PRId64 " set aside, its job is unreadable: %s", it->id,
-			     why ? why : strerror(-k)) < 0)
-			detail = NULL;
-		ph_err(r->ctx, "%s; the other intents are resumed", detail ? detail : "an intent is unreadable");
-		(void)ph_ledger_intent_finish(r->ledger, it->id, "failed", detail ? detail : "unreadable job",
-					      ph_now_usec());
-		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", detail, ph_now_usec());
-		return 0;
-	}
-	ph_info(r->ctx, "Resuming the repair of page %" PRIu64 " (%s) at step %d of %zu", j.page,
-		ph_mode_to_string(j.mode), it->step, j.n_steps);
-	k = run_job(r, &j, it->id, it->step, &why);
-	rs->jobs++;
-	if (k < 0) {
-		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", why, ph_now_usec());
-		rec_job(r, PH_EVENT_FAILED, &j, it->range_id, "failed", why);
-	} else {
-		rec_job(r, PH_EVENT_REPAIRED, &j, it->range_id, "ok", "resumed after a restart");
-		if (j.cleared || j.pinned)
-			rec_job(r, j.cleared ? PH_EVENT_CLEARED : PH_EVENT_PINNED, &j, it->range_id, "ok",
-				"resumed after a restart");
-		(void)ph_ledger_add_history(r->ledger, it->range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
-					    "resumed after a restart", ph_now_usec());
-	}
-	/* A failed job fails its range now; otherwise the range is settled
-	 * below, with the pages no job had started yet. */
-	(void)ph_ledger_get_range(r->ledger, it->range_id, on_row_state, &cur);
-	if (k < 0 && cur == PH_STATE_REPAIRING)
-		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_FAILED, "repair", why, ph_now_usec());
-	job_done(&j);
-	return 0;
-}
 
 struct repairing {
 	struct ph_range_row *rows;

@@ -91,7 +91,7 @@ static void fill(struct json_object *job)
 			if (json_object_is_type(k, json_type_string))
 				json_object_array_put_idx(s, 0,
 							  json_object_new_int(by_name(json_object_get_string(k), step_str,
-										      PH_STEP_RELINK + 1)));
+										      PH_STEP_UNSTAGE + 1)));
 		}
 	if (!json_object_object_get_ex(job, "bytes_lost", &v))
 		json_object_object_add(job, "bytes_lost", json_object_new_int64(0));
@@ -149,7 +149,8 @@ int main(int argc, char **argv)
 	struct ph_repairer *r = NULL;
 	struct ph_error err = { { 0 } };
 	struct json_object *job;
-	uint8_t content[PH_PAGE_SIZE];
+	static uint8_t content[16 * PH_PAGE_SIZE]; /* a page per slot */
+	ssize_t content_len;
 	int64_t intent;
 	sqlite3 *db;
 	sqlite3_stmt *st;
@@ -177,20 +178,21 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		out = open(argv[5], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (out < 0 || write(out, content, sizeof(content)) != (ssize_t)sizeof(content))
+		if (out < 0 || write(out, content, PH_PAGE_SIZE) != PH_PAGE_SIZE)
 			return 2;
 		close(out);
 		printf("read\n");
 		return 0;
 	}
 	if (argc != 4) {
-		fprintf(stderr, "usage: repair-job STATE_DIR JOB.json CONTENT\n");
+		fprintf(stderr, "usage: repair-job STATE_DIR JOB.json CONTENT (a page per slot)\n");
 		return 2;
 	}
 	job = json_object_from_file(argv[2]);
 	fd = open(argv[3], O_RDONLY | O_CLOEXEC);
-	if (!job || fd < 0 || read(fd, content, sizeof(content)) != (ssize_t)sizeof(content)) {
-		fprintf(stderr, "cannot read %s or %s\n", argv[2], argv[3]);
+	content_len = fd < 0 ? -1 : read(fd, content, sizeof(content));
+	if (!job || content_len <= 0 || content_len % PH_PAGE_SIZE) {
+		fprintf(stderr, "cannot read %s, or %s is not whole pages\n", argv[2], argv[3]);
 		return 2;
 	}
 	close(fd);
@@ -204,7 +206,7 @@ int main(int argc, char **argv)
 	k = ph_ledger_intent_begin(ledger, json_object_get_int64(json_object_object_get(job, "range_id")),
 				   (uint64_t)json_object_get_int64(json_object_object_get(job, "page")),
 				   json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN),
-				   content, sizeof(content), ph_now_usec(), &intent);
+				   content, (size_t)content_len, ph_now_usec(), &intent);
 	if (k < 0) {
 		fprintf(stderr, "intent: %s\n", strerror(-k));
 		return 2;

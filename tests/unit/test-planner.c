@@ -121,10 +121,11 @@ static void test_shared_relocate_and_clear(void **state)
 
 	assert_true(pg->shared);
 	assert_int_equal(pg->mode, PH_MODE_RELOCATE_PIN);
-	/* owners sorted by path; the first's rule applies to both (together) */
+	/* owners sorted by path; each by its own rule (both salvage here):
+	 * one read, staged before anything is given up, swapped, never a hole */
 	assert_string_equal(pg->owners[0].path, "/mnt/salvage.dat");
 	assert_string_equal(steps(pg),
-			    "read-good-sectors,pin,punch,write,punch,reshare,clear,release,verify");
+			    "read-good-sectors,stage,pin,swap,swap,unstage,clear,release,verify");
 	ph_plan_free(p);
 }
 
@@ -137,7 +138,7 @@ static void test_cannot_clear_pins(void **state)
 
 	/* one owner, but the bus cannot clear: never write over the poison */
 	assert_int_equal(pg->mode, PH_MODE_RELOCATE_PIN);
-	assert_string_equal(steps(pg), "read-good-sectors,pin,punch,write,record,verify");
+	assert_string_equal(steps(pg), "read-good-sectors,stage,pin,swap,unstage,record,verify");
 	ph_plan_free(p);
 }
 
@@ -366,6 +367,211 @@ static void test_describe(void **state)
 	free(s);
 }
 
+/* ---- sharers with different rules: the shipped example rules ----------- */
+
+static struct ph_policy *shipped;
+static char *shipped_root;
+
+/* The example rules from conf/rules.d, as an admin would install them. */
+static int setup_shipped(void **state)
+{
+	static const char *const dirs[] = { "/etc/pmemheal" };
+	static const char *const names[] = { "10-db.rule", "20-wal.rule", "50-images.rule", "80-cache.rule" };
+	const char *top = getenv("top_srcdir");
+	struct ph_ctx *ctx;
+
+	if (!top)
+		top = "..";
+	shipped_root = fake_root_new();
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		char path[4096], rel[256], text[8192];
+		size_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/conf/rules.d/%s", top, names[i]);
+		f = fopen(path, "re");
+		if (!f) {
+			fprintf(stderr, "cannot read %s (is top_srcdir set?)\n", path);
+			return -1;
+		}
+		n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		text[n] = '\0';
+		snprintf(rel, sizeof(rel), "/etc/pmemheal/rules.d/%s", names[i]);
+		fake_write(shipped_root, rel, text);
+	}
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ctx_set_root(ctx, shipped_root), 0);
+	assert_int_equal(ph_policy_load(ctx, dirs, 1, &shipped, NULL), 0);
+	ph_ctx_unref(ctx);
+	return 0;
+}
+
+static int teardown_shipped(void **state)
+{
+	ph_policy_free(shipped);
+	fake_root_free(shipped_root);
+	return 0;
+}
+
+static char *paths_srv_db[] = { "/srv/db/a.dat" };
+static char *paths_srv_cache[] = { "/srv/cache/a.dat" };
+static char *paths_srv_home[] = { "/srv/home/a.dat" };
+static char *paths_srv_img[] = { "/var/lib/libvirt/images/a.raw" };
+static char *paths_srv_db2[] = { "/srv/db/b.idx" };
+
+static struct ph_plan_env srv_env(bool can_clear)
+{
+	struct ph_plan_env e = env(can_clear, true);
+
+	e.policy = shipped;
+	e.mountpoint = "/srv";
+	return e;
+}
+
+static size_t owner_named(const struct ph_plan_page *pg, const char *path)
+{
+	for (size_t i = 0; i < pg->n_owners; i++)
+		if (strcmp(pg->owners[i].path, path) == 0)
+			return i;
+	fail_msg("no owner %s", path);
+	return SIZE_MAX;
+}
+
+/* The kinds of the steps that change owner i, as one string. */
+static char *owner_steps(const struct ph_plan_page *pg, size_t i)
+{
+	static char buf[256];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < pg->n_steps; k++) {
+		enum ph_step_kind t = pg->steps[k].kind;
+
+		if (pg->steps[k].owner != i || (t != PH_STEP_PUNCH && t != PH_STEP_WRITE && t != PH_STEP_SWAP &&
+						 t != PH_STEP_RESHARE && t != PH_STEP_UNLINK && t != PH_STEP_RENAME &&
+						 t != PH_STEP_COPY_FILE && t != PH_STEP_READ_SOURCE))
+			continue;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? "," : "", ph_step_to_string(t));
+	}
+	return buf;
+}
+
+/* A plain cp on XFS shares /srv/db/a.dat's blocks with /srv/cache/a.dat:
+ * the database file is restored from its own Source=, the cache file is
+ * deleted by its own rule, and nothing deletes the database file. */
+static void test_sharers_each_own_rule(void **state)
+{
+	struct ph_owner o[] = { file_owner(paths_srv_db, 200, 0, true), file_owner(paths_srv_cache, 201, 0, true) };
+
+	for (int clear = 0; clear <= 1; clear++) {
+		struct ph_plan_env e = srv_env(clear);
+		struct ph_plan *p = plan(&e, o, 2, 800, 8);
+		const struct ph_plan_page *pg = &p->pages[0];
+		size_t db = owner_named(pg, "/srv/db/a.dat"), cache = owner_named(pg, "/srv/cache/a.dat");
+
+		assert_int_equal(pg->mode, PH_MODE_RELOCATE_PIN);
+		assert_int_equal(pg->owners[db].action, PH_ACTION_RESTORE);
+		assert_string_equal(pg->owners[db].rule->name, "10-db.rule");
+		assert_string_equal(pg->owners[db].source, "/backup/db/a.dat");
+		assert_int_equal(pg->owners[db].content, PH_CONTENT_RESTORE);
+		assert_int_equal(pg->owners[cache].action, PH_ACTION_DELETE);
+		assert_string_equal(pg->owners[cache].rule->name, "80-cache.rule");
+		/* the database file: read from its own source, swapped, never unlinked */
+		assert_string_equal(owner_steps(pg, db), "read-source,swap");
+		for (size_t k = 0; k < pg->n_steps; k++)
+			if (pg->steps[k].kind == PH_STEP_READ_SOURCE)
+				assert_non_null(strstr(pg->steps[k].detail, "/backup/db/a.dat"));
+		/* the cache file: deleted, nothing written to it */
+		assert_string_equal(owner_steps(pg, cache), "unlink");
+		assert_string_equal(steps(pg), clear ? "read-source,stage,pin,unlink,swap,unstage,clear,release,verify" :
+						       "read-source,stage,pin,unlink,swap,unstage,record,verify");
+		ph_plan_free(p);
+	}
+}
+
+/* A file no rule names is never changed because a sharer has a rule. */
+static void test_sharer_without_rule_untouched(void **state)
+{
+	struct ph_owner o[] = { file_owner(paths_srv_db, 200, 0, true), file_owner(paths_srv_home, 202, 0, true) };
+	struct ph_owner c[] = { file_owner(paths_srv_cache, 201, 0, true), file_owner(paths_srv_home, 202, 0, true) };
+	struct ph_plan_env e = srv_env(false);
+	struct ph_plan *p = plan(&e, o, 2, 800, 8);
+	const struct ph_plan_page *pg = &p->pages[0];
+	size_t home = owner_named(pg, "/srv/home/a.dat");
+
+	assert_int_equal(pg->mode, PH_MODE_RELOCATE_PIN);
+	assert_int_equal(pg->owners[home].action, PH_ACTION_REPORT);
+	assert_string_equal(owner_steps(pg, home), "");
+	assert_string_equal(owner_steps(pg, owner_named(pg, "/srv/db/a.dat")), "read-source,swap");
+	ph_plan_free(p);
+
+	p = plan(&e, c, 2, 800, 8);
+	pg = &p->pages[0];
+	assert_int_equal(pg->mode, PH_MODE_DELETE);
+	assert_string_equal(owner_steps(pg, owner_named(pg, "/srv/home/a.dat")), "");
+	assert_string_equal(owner_steps(pg, owner_named(pg, "/srv/cache/a.dat")), "unlink");
+	assert_string_equal(steps(pg), "pin,unlink");
+	ph_plan_free(p);
+}
+
+/* One sharer's Fallback= applies to that sharer only. */
+static void test_sharer_fallback_own(void **state)
+{
+	struct ph_owner o[] = { file_owner(paths_srv_db, 200, 0, true), file_owner(paths_srv_img, 203, 0, true) };
+	const struct ph_plan_override ov[] = { { "/srv/db/a.dat", PH_ACTION_QUARANTINE } };
+	struct ph_plan_env e = srv_env(false);
+	struct ph_plan *p;
+	const struct ph_plan_page *pg;
+
+	e.overrides = ov;
+	e.n_overrides = 1;
+	p = plan(&e, o, 2, 800, 8);
+	pg = &p->pages[0];
+	assert_int_equal(pg->mode, PH_MODE_RELOCATE_PIN);
+	assert_string_equal(owner_steps(pg, owner_named(pg, "/srv/db/a.dat")), "rename");
+	assert_int_equal(pg->owners[owner_named(pg, "/var/lib/libvirt/images/a.raw")].action, PH_ACTION_SALVAGE);
+	assert_string_equal(steps(pg), "read-good-sectors,stage,pin,rename,swap,unstage,record,verify");
+	ph_plan_free(p);
+}
+
+/* Staged pages: identical results are shared again, different ones never,
+ * and OnShared=separate keeps an owner on its own block. */
+static void test_stage_slots(void **state)
+{
+	struct ph_owner o[] = { file_owner(paths_srv_db, 200, 0, true), file_owner(paths_srv_db2, 203, 0, true),
+				file_owner(paths_srv_cache, 201, 0, true), file_owner(paths_srv_home, 202, 0, true) };
+	struct ph_plan_env e = srv_env(false);
+	struct ph_plan *p = plan(&e, o, 4, 800, 8);
+	const struct ph_plan_page *pg = &p->pages[0];
+	static uint8_t x[PH_PAGE_SIZE], y[PH_PAGE_SIZE];
+	const uint8_t *pages[4] = { 0 };
+	size_t slots[4], db = owner_named(pg, "/srv/db/a.dat"), img = owner_named(pg, "/srv/db/b.idx"),
+	       home = owner_named(pg, "/srv/home/a.dat"), cache = owner_named(pg, "/srv/cache/a.dat");
+	struct ph_rule separate;
+
+	memset(y, 'y', sizeof(y));
+	/* identical: one staged page, shared by both */
+	pages[db] = x;
+	pages[img] = x;
+	assert_int_equal(ph_plan_stage_slots(pg, pages, slots), 1);
+	assert_int_equal(slots[db], slots[img]);
+	assert_int_equal(slots[home], SIZE_MAX);
+	assert_int_equal(slots[cache], SIZE_MAX);
+	/* different: two, not shared */
+	pages[img] = y;
+	assert_int_equal(ph_plan_stage_slots(pg, pages, slots), 2);
+	assert_int_not_equal(slots[db], slots[img]);
+	/* identical, but one rule says OnShared=separate */
+	pages[img] = x;
+	separate = *pg->owners[img].rule;
+	separate.on_shared = PH_SHARED_SEPARATE;
+	p->pages[0].owners[img].rule = &separate;
+	assert_int_equal(ph_plan_stage_slots(pg, pages, slots), 2);
+	assert_int_not_equal(slots[db], slots[img]);
+	ph_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +588,13 @@ int main(void)
 		cmocka_unit_test(test_healed_pages),
 		cmocka_unit_test(test_describe),
 	};
+	const struct CMUnitTest sharers[] = {
+		cmocka_unit_test(test_sharers_each_own_rule),
+		cmocka_unit_test(test_sharer_without_rule_untouched),
+		cmocka_unit_test(test_sharer_fallback_own),
+		cmocka_unit_test(test_stage_slots),
+	};
+	int r = cmocka_run_group_tests(tests, setup, teardown);
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return r + cmocka_run_group_tests_name("sharers", sharers, setup_shipped, teardown_shipped);
 }

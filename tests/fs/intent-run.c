@@ -108,7 +108,13 @@ static int run(struct ph_ctx *ctx, int argc, char **argv)
 			return 2;
 		close(fd);
 	}
-	fs_page = physical_sector(strtok(strdup(argv[6]), ":"), off);
+	{
+		char *first = strdup(argv[6]);
+
+		*strrchr(first, ':') = '\0';
+		fs_page = physical_sector(first, off);
+		free(first);
+	}
 	snprintf(pin, sizeof(pin), "%s/" PH_QUARANTINE_DIR "/test-%" PRIu64 ".pin", mount, fs_page);
 	for (i = 6; i < sep; i++) {
 		char *path = strdup(argv[i]), *colon = strrchr(path, ':');

@@ -1195,6 +1195,23 @@ static int conflict(struct ph_repairer *r, const struct job *j, const char *fmt,
 
 #define CONFLICT(j, ...) conflict(r, (j), __VA_ARGS__)
 
+/* Is the job's filesystem still mounted where it was?  A file gone from a
+ * mounted filesystem was removed by someone (a conflict); from one that
+ * is gone, it may come back (the job stays pending). */
+static bool mount_present(const struct job *j)
+{
+	_cleanup_free_ char *up = NULL;
+	struct stat a, b;
+
+	if (!j->mount || stat(j->mount, &a) < 0)
+		return false;
+	if (strcmp(j->mount, "/") == 0)
+		return true;
+	if (asprintf(&up, "%s/..", j->mount) < 0 || stat(up, &b) < 0)
+		return false;
+	return a.st_dev != b.st_dev;
+}
+
 /* Open owner o and find the block under its page: a conflict when the
  * file was replaced since the plan. */
 static int open_page(struct ph_repairer *r, const struct job *j, const struct job_owner *o, int flags, int *ret_fd,
@@ -1202,6 +1219,8 @@ static int open_page(struct ph_repairer *r, const struct job *j, const struct jo
 {
 	int k = open_owner(j, o, flags, ret_fd);
 
+	if (k == -ENOENT && mount_present(j))
+		return CONFLICT(j, "%s was removed", o->path); /* its user's doing: nothing to give it */
 	if (k < 0)
 		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
 	return page_map(*ret_fd, o->offset, ret_sector, ret_hole, NULL);
@@ -3177,15 +3196,23 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 		(void)ph_ledger_add_history(r->ledger, range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
 					    detail, ph_now_usec());
 		for (size_t i = 0; i < pg->n_owners; i++) {
-			if (pg->owners[i].action == PH_ACTION_REPORT && pg->n_owners > 1)
+			const struct ph_plan_owner *po = &pg->owners[i];
+			/* What this owner gave up, by its own rule (sharers may differ). */
+			enum ph_content c = pg->mode == PH_MODE_RELOCATE_PIN ? po->content : pg->content;
+			uint64_t lost = pg->mode != PH_MODE_RELOCATE_PIN ? j.bytes_lost :
+					po->action == PH_ACTION_DELETE ? j.owners[i].size :
+					po->action == PH_ACTION_PUNCH || c == PH_CONTENT_ZERO ? PH_PAGE_SIZE :
+					c == PH_CONTENT_SALVAGE ? pg->bytes_lost : 0;
+
+			if (po->action == PH_ACTION_REPORT && pg->n_owners > 1)
 				continue;
-			rec_plan_page(r, PH_EVENT_REPAIRED, plan, pg, i, range_id, s->ns->id, "ok", j.bytes_lost,
+			rec_plan_page(r, PH_EVENT_REPAIRED, plan, pg, i, range_id, s->ns->id, "ok", lost,
 				      res->notes && i == 0 && pg->holders ? res->notes : NULL);
-			if (j.bytes_lost > 0)
-				rec_plan_page(r, PH_EVENT_DATA_LOST, plan, pg, i, range_id, s->ns->id, "ok", j.bytes_lost,
-					      pg->content == PH_CONTENT_SALVAGE ? "the poisoned sectors were written as zeros" :
-					      pg->mode == PH_MODE_DELETE ? "the file was removed" :
-					      pg->mode == PH_MODE_PUNCH ? "the page was punched (reads zeros)" :
+			if (lost > 0)
+				rec_plan_page(r, PH_EVENT_DATA_LOST, plan, pg, i, range_id, s->ns->id, "ok", lost,
+					      c == PH_CONTENT_SALVAGE ? "the poisoned sectors were written as zeros" :
+					      po->action == PH_ACTION_DELETE ? "the file was removed" :
+					      po->action == PH_ACTION_PUNCH ? "the page was punched (reads zeros)" :
 					      "the page was written as zeros");
 		}
 		rec_plan_page(r, j.cleared ? PH_EVENT_CLEARED : j.pinned ? PH_EVENT_PINNED : PH_EVENT_REPAIRED, plan, pg,

@@ -11,7 +11,9 @@
 #   - sharers get their own pages; identical ones are shared again,
 #     different ones are not; a sharer reported only is never changed;
 #   - a full filesystem (real ENOSPC), and an intent written by an older
-#     version (punch, then write) that hits it after its punch.
+#     version (punch, then write) that hits it after its punch;
+#   - a file its user removes meanwhile ends the job; an unmounted
+#     filesystem keeps it pending until it is back.
 . "${top_srcdir:?}/tests/fs/lib.sh"
 
 RUN="${top_builddir:?}/tests/fs/intent-run"
@@ -196,5 +198,31 @@ expect "short: done" [ "$(running)" = 0 ]
 expect "short: size kept" [ "$(stat -c %s "$MNT/db/b.dat")" = 10000 ]
 expect "short: tail page" cmp -s <(dd if="$MNT/db/b.dat" bs=4096 skip=2 status=none) <(head -c $((10000 - 8192)) "$WORK/R")
 expect "short: home untouched" cmp -s "$MNT/home/b.dat" "$WORK/orig-short"
+
+
+# 7. While a job is pending, a sharer's user removes their file: the job
+#    ends (a conflict, not pending for ever), the others keep their pages.
+fresh
+PMEMHEAL_DEBUG_ERROR=swap:2:ENOSPC "$RUN" run "$STATE" "$MNT" 0 4096 \
+	"$MNT/db/a.dat:0" "$MNT/home/a.dat:1" -- "$WORK/R" "$WORK/S" >/dev/null
+expect "removed: pending first" [ "$(running)" = 1 ]
+rm "$MNT/home/a.dat"
+"$RUN" resume "$STATE" >/dev/null
+expect "removed: not pending any more" [ "$(running)" = 0 ]
+expect "removed: db keeps R" same_page "$MNT/db/a.dat" 1 "$WORK/R"
+
+# 8. The filesystem goes away (unmounted) while a job is pending: it stays
+#    pending; once it is back, resume finishes it.
+fresh
+PMEMHEAL_DEBUG_ERROR=swap:1:EIO "$RUN" run "$STATE" "$MNT" 0 4096 \
+	"$MNT/db/a.dat:0" "$MNT/home/a.dat:-" -- "$WORK/R" >/dev/null
+umount "$MNT"
+"$RUN" resume "$STATE" >/dev/null
+expect "unmounted: still pending" [ "$(running)" = 1 ]
+mount -t xfs "$DEV" "$MNT"
+"$RUN" resume "$STATE" >/dev/null
+expect "remounted: done" [ "$(running)" = 0 ]
+expect "remounted: db has R" same_page "$MNT/db/a.dat" 1 "$WORK/R"
+expect "remounted: home untouched" untouched "$MNT/home/a.dat"
 
 exit $fail

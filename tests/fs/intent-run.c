@@ -9,7 +9,8 @@
  *   intent-run faults                      exit 0 if fault injection is built in
  *   intent-run run STATE MOUNT LEGACY OFFSET OWNER:SLOT... -- PAGEFILE...
  *        begin a job for the page at OFFSET of the owners (SLOT: which
- *        PAGEFILE is its repaired page, - for an owner reported only),
+ *        PAGEFILE is its repaired page, - for an owner reported only, D
+ *        for one its rule deletes),
  *        then run it; LEGACY 1 writes the steps older versions planned
  *        (pin, punch, write, punch, reshare) with one page
  *   intent-run resume STATE                run what the log holds
@@ -141,7 +142,8 @@ static int run(struct ph_ctx *ctx, int argc, char **argv)
 		json_object_object_add(w, "repair", json_object_new_boolean(colon[1] != '-'));
 		json_object_object_add(w, "link", json_object_new_boolean(false));
 		if (!legacy)
-			json_object_object_add(w, "slot", json_object_new_int(colon[1] == '-' ? -1 : atoi(colon + 1)));
+			json_object_object_add(w, "slot", json_object_new_int(colon[1] == '-' || colon[1] == 'D' ? -1 :
+									      atoi(colon + 1)));
 		json_object_array_add(owners, w);
 		free(path);
 	}
@@ -168,9 +170,14 @@ static int run(struct ph_ctx *ctx, int argc, char **argv)
 	} else {
 		add_step(steps, PH_STEP_STAGE, 0);
 		add_step(steps, PH_STEP_PIN, 0);
-		for (size_t w = 0; w < n_owners; w++)
-			if (argv[6 + w][strlen(argv[6 + w]) - 1] != '-')
+		for (size_t w = 0; w < n_owners; w++) {
+			char m = argv[6 + w][strlen(argv[6 + w]) - 1];
+
+			if (m == 'D')
+				add_step(steps, PH_STEP_UNLINK, w);
+			else if (m != '-')
 				add_step(steps, PH_STEP_SWAP, w);
+		}
 		add_step(steps, PH_STEP_UNSTAGE, 0);
 	}
 	json_object_object_add(o, "owners", owners);

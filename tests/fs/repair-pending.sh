@@ -225,4 +225,20 @@ expect "remounted: done" [ "$(running)" = 0 ]
 expect "remounted: db has R" same_page "$MNT/db/a.dat" 1 "$WORK/R"
 expect "remounted: home untouched" untouched "$MNT/home/a.dat"
 
+
+# 9. Sharers with different rules (10-db.rule restore, 80-cache.rule
+#    delete): the database file gets its page, the cache file is deleted,
+#    a third sharer without a rule is untouched; an EIO on the way first.
+fresh
+PMEMHEAL_DEBUG_ERROR=swap:1:EIO "$RUN" run "$STATE" "$MNT" 0 4096 \
+	"$MNT/cache/a.dat:D" "$MNT/db/a.dat:0" "$MNT/home/a.dat:-" -- "$WORK/R" >/dev/null
+expect "sharers: pending" [ "$(running)" = 1 ]
+expect "sharers: db whole while pending" untouched "$MNT/db/a.dat"
+"$RUN" resume "$STATE" >/dev/null
+expect "sharers: done" [ "$(running)" = 0 ]
+expect "sharers: cache deleted" [ ! -e "$MNT/cache/a.dat" ]
+expect "sharers: db has its page" same_page "$MNT/db/a.dat" 1 "$WORK/R"
+expect "sharers: rest of db" others_intact "$MNT/db/a.dat"
+expect "sharers: home untouched" untouched "$MNT/home/a.dat"
+
 exit $fail

@@ -248,8 +248,30 @@ static int open_dir_of(const struct job *j, const char *path, int *ret_dirfd, co
 	return k == -ELOOP || k == -EXDEV || k == -ENOTDIR ? -ESTALE : k;
 }
 
+/* Is the job's filesystem still mounted where it was?  A file gone from a
+ * mounted filesystem was removed by someone (a conflict); from one that
+ * is gone, it may come back (the job stays pending).  The mount point's
+ * device is the one the owner was planned on, when the job recorded it. */
+static bool mount_present(const struct job *j, const struct job_owner *o)
+{
+	_cleanup_free_ char *up = NULL;
+	struct stat a, b;
+
+	if (!j->mount || stat(j->mount, &a) < 0)
+		return false;
+	if (o->dev)
+		return (uint64_t)a.st_dev == o->dev;
+	if (strcmp(j->mount, "/") == 0)
+		return true;
+	if (asprintf(&up, "%s/..", j->mount) < 0 || stat(up, &b) < 0)
+		return false;
+	return a.st_dev != b.st_dev;
+}
+
 /* Owner o, through its directory: the device, inode and generation
- * planned, or -ESTALE (replaced since it was planned). */
+ * planned, or -ESTALE (replaced or removed since it was planned).  A file
+ * missing because its filesystem is not mounted is -ENODEV: the job stays
+ * pending until it is back. */
 static int open_owner(const struct job *j, const struct job_owner *o, int flags, int *ret_fd)
 {
 	_cleanup_close_ int dir = -EBADF;
@@ -259,7 +281,9 @@ static int open_owner(const struct job *j, const struct job_owner *o, int flags,
 	k = open_dir_of(j, o->path, &dir, &name);
 	if (k == 0)
 		k = ph_open_at_checked(dir, name, flags, o->dev, o->inode, o->gen, ret_fd);
-	return k == -ENOENT ? -ESTALE : k;
+	if (k == -ENOENT || k == -ESTALE)
+		return mount_present(j, o) ? -ESTALE : -ENODEV;
+	return k;
 }
 
 static bool same_bytes(int fd, uint64_t off, const uint8_t *want)
@@ -1195,23 +1219,6 @@ static int conflict(struct ph_repairer *r, const struct job *j, const char *fmt,
 
 #define CONFLICT(j, ...) conflict(r, (j), __VA_ARGS__)
 
-/* Is the job's filesystem still mounted where it was?  A file gone from a
- * mounted filesystem was removed by someone (a conflict); from one that
- * is gone, it may come back (the job stays pending). */
-static bool mount_present(const struct job *j)
-{
-	_cleanup_free_ char *up = NULL;
-	struct stat a, b;
-
-	if (!j->mount || stat(j->mount, &a) < 0)
-		return false;
-	if (strcmp(j->mount, "/") == 0)
-		return true;
-	if (asprintf(&up, "%s/..", j->mount) < 0 || stat(up, &b) < 0)
-		return false;
-	return a.st_dev != b.st_dev;
-}
-
 /* Open owner o and find the block under its page: a conflict when the
  * file was replaced since the plan. */
 static int open_page(struct ph_repairer *r, const struct job *j, const struct job_owner *o, int flags, int *ret_fd,
@@ -1219,10 +1226,8 @@ static int open_page(struct ph_repairer *r, const struct job *j, const struct jo
 {
 	int k = open_owner(j, o, flags, ret_fd);
 
-	if (k == -ENOENT && mount_present(j))
-		return CONFLICT(j, "%s was removed", o->path); /* its user's doing: nothing to give it */
 	if (k < 0)
-		return k == -ESTALE ? CONFLICT(j, "%s was replaced", o->path) : k;
+		return k == -ESTALE ? CONFLICT(j, "%s was replaced or removed", o->path) : k;
 	return page_map(*ret_fd, o->offset, ret_sector, ret_hole, NULL);
 }
 

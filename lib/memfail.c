@@ -97,29 +97,27 @@ static int from_journal(struct ph_ctx *ctx, struct ph_pfns *p, size_t *cap)
 	return r < 0 ? r : 0;
 }
 
-/* /dev/kmsg: one record per read(); a regular file (tests) reads in chunks,
- * so records are split on newlines either way. */
-static int from_kmsg(struct ph_ctx *ctx, struct ph_pfns *p, size_t *cap)
+/* Records from fd up to the end of the buffer (EAGAIN; a regular file in
+ * tests: its end).  /dev/kmsg gives one record per read(); a regular file
+ * reads in chunks, so records are split on newlines either way.
+ * *ret_lost: records were overwritten before we read them (EPIPE). */
+static int kmsg_drain(int fd, struct ph_pfns *p, size_t *cap, bool *ret_lost)
 {
-	_cleanup_free_ char *path = NULL;
-	_cleanup_close_ int fd = -EBADF;
 	char buf[8192], line[1024];
 	size_t ll = 0;
-	int r;
 
-	r = ph_ctx_path(ctx, "/dev/kmsg", &path);
-	if (r < 0)
-		return r;
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 
-		if (n < 0 && errno == EPIPE)
+		if (n < 0 && errno == EPIPE) {
+			if (ret_lost)
+				*ret_lost = true;
 			continue; /* records overwritten while reading */
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno != EAGAIN)
+			return negative_errno();
 		if (n <= 0)
 			break; /* EAGAIN: the end of the buffer */
 		for (ssize_t i = 0; i < n; i++) {
@@ -139,14 +137,47 @@ static int from_kmsg(struct ph_ctx *ctx, struct ph_pfns *p, size_t *cap)
 	return 0;
 }
 
-_public_ int ph_memory_failures(struct ph_ctx *ctx, struct ph_pfns *ret)
+/* /dev/kmsg from its start; *ret_fd (when asked for) keeps it open at
+ * the end, to read only what comes after. */
+static int from_kmsg(struct ph_ctx *ctx, struct ph_pfns *p, size_t *cap, int *ret_fd)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	r = ph_ctx_path(ctx, "/dev/kmsg", &path);
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	r = kmsg_drain(fd, p, cap, NULL);
+	if (r == 0 && ret_fd)
+		*ret_fd = TAKE_FD(fd);
+	return r;
+}
+
+static void pfns_sort(struct ph_pfns *p)
+{
+	size_t o = 0;
+
+	if (p->n > 1)
+		qsort(p->v, p->n, sizeof(*p->v), pfn_cmp);
+	for (size_t i = 0; i < p->n; i++)
+		if (o == 0 || p->v[o - 1] != p->v[i])
+			p->v[o++] = p->v[i];
+	p->n = o;
+}
+
+/* Everything of this boot: the journal and /dev/kmsg, merged. */
+static int read_all(struct ph_ctx *ctx, struct ph_pfns *ret, int *ret_kmsg)
 {
 	struct ph_pfns p = { 0 };
-	size_t cap = 0, o = 0;
+	size_t cap = 0;
 	int rj, rk;
 
 	rj = from_journal(ctx, &p, &cap);
-	rk = from_kmsg(ctx, &p, &cap);
+	rk = from_kmsg(ctx, &p, &cap, ret_kmsg);
 	if (rj == -ENOMEM || rk == -ENOMEM) {
 		ph_pfns_done(&p);
 		return -ENOMEM;
@@ -157,12 +188,43 @@ _public_ int ph_memory_failures(struct ph_ctx *ctx, struct ph_pfns *ret)
 		ph_pfns_done(&p);
 		return rk;
 	}
-	if (p.n > 1)
-		qsort(p.v, p.n, sizeof(*p.v), pfn_cmp);
-	for (size_t i = 0; i < p.n; i++)
-		if (o == 0 || p.v[o - 1] != p.v[i])
-			p.v[o++] = p.v[i];
-	p.n = o;
+	pfns_sort(&p);
 	*ret = p;
 	return 0;
 }
+
+_public_ int ph_memory_failures(struct ph_ctx *ctx, struct ph_pfns *ret)
+{
+	return read_all(ctx, ret, NULL);
+}
+
+_public_ int ph_memfail_follow(struct ph_ctx *ctx, struct ph_pfns *p, int *kmsg_fd)
+{
+	struct ph_pfns all = { 0 };
+	bool lost = false;
+	size_t cap = p->n;
+	int k;
+
+	if (*kmsg_fd >= 0) {
+		/* Only what the kernel logged since the last call. */
+		size_t n0 = p->n;
+
+		k = kmsg_drain(*kmsg_fd, p, &cap, &lost);
+		if (k == -ENOMEM)
+			return k;
+		if (k == 0 && !lost) {
+			if (p->n != n0)
+				pfns_sort(p);
+			return 0;
+		}
+		/* Records we never saw, or a read error: start over. */
+		*kmsg_fd = safe_close(*kmsg_fd);
+	}
+	k = read_all(ctx, &all, kmsg_fd);
+	if (k < 0)
+		return k;
+	ph_pfns_done(p);
+	*p = all;
+	return 0;
+}
+

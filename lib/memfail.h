@@ -24,6 +24,13 @@ struct ph_pfns {
 };
 
 int ph_memory_failures(struct ph_ctx *ctx, struct ph_pfns *ret);
+/* Keeps *p current: the first call (*kmsg_fd < 0) reads everything of
+ * this boot, as ph_memory_failures(), and leaves *kmsg_fd open at the end
+ * of /dev/kmsg; later calls add only what the kernel logged since (one
+ * read that returns EAGAIN when nothing new), and read everything again
+ * when records were overwritten unread or /dev/kmsg cannot be kept.  The
+ * caller closes *kmsg_fd.  <0: cannot tell (no kernel log). */
+int ph_memfail_follow(struct ph_ctx *ctx, struct ph_pfns *p, int *kmsg_fd);
 void ph_pfns_done(struct ph_pfns *p);
 bool ph_pfns_contains(const struct ph_pfns *p, uint64_t pfn);
 /* Parse one kernel message; 1 and *pfn when it reports a memory failure. */

@@ -65,8 +65,8 @@ struct ph_repairer {
 	struct ph_recorder *rec;
 	const struct ph_policy *policy;
 	const struct ph_topology *topo;
-	struct ph_pfns memfail;
-	bool memfail_ok;
+	struct ph_pfns memfail; /* pages that went through memory_failure this boot */
+	int kmsg_fd;            /* /dev/kmsg at its end, to read only what is new */
 	/* test-only fault injection: exit right after a named step */
 	char *fault_step;
 	unsigned fault_nth, fault_seen;
@@ -2511,6 +2511,28 @@ static int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, cons
 	return 0;
 }
 
+static const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
+{
+	for (size_t i = 0; t && i < t->n_namespaces; i++)
+		if (strcmp(t->namespaces[i].id, id) == 0)
+			return &t->namespaces[i];
+	return NULL;
+}
+
+/* Has the job's page gone through memory_failure since it was planned?
+ * Asked right before the device is read: mapping and planning can take
+ * long, and a machine check in between would make the read of any sector
+ * of the page oops the kernel.  Not knowing (no kernel log, no physical
+ * address) counts as yes. */
+static bool memfailed_now(struct ph_repairer *r, const struct job *j)
+{
+	const struct ph_namespace *ns = r->topo ? find_ns(r->topo, j->ns_id) : NULL;
+
+	if (!ns || ns->start == PH_UNKNOWN || ph_memfail_follow(r->ctx, &r->memfail, &r->kmsg_fd) < 0)
+		return true;
+	return ph_pfns_contains(&r->memfail, (ns->start + j->page * 512) >> 12);
+}
+
 /* Owner i's new bytes by its own rule (Source=, Hook=): never a sharer's. */
 static int owner_content(struct ph_repairer *r, const struct ph_plan_page *pg, struct job *j, size_t i,
 			 enum ph_content c, uint8_t *out, uint8_t *salvaged, bool *have_salvaged, char **why)
@@ -2522,10 +2544,22 @@ static int owner_content(struct ph_repairer *r, const struct ph_plan_page *pg, s
 	switch (c) {
 	case PH_CONTENT_SALVAGE:
 		if (!*have_salvaged) {
-			j->bytes_lost = 0;
-			k = read_good(j->device, j->page, pg->bad_mask, salvaged, &j->bytes_lost);
-			if (k < 0)
-				return k;
+			pause_point(r, PH_STEP_READ_GOOD);
+			if (memfailed_now(r, j)) {
+				/* As the planner would have had it: never read; the
+				 * whole page from Source=, or lost. */
+				ph_warn(r->ctx, "page %" PRIu64 " of %s went through memory_failure after it was "
+					"planned: not reading it", j->page, j->device);
+				if (po->source)
+					return read_source(po->source, j, &j->owners[i], out, why);
+				memset(salvaged, 0, PH_PAGE_SIZE);
+				j->bytes_lost = PH_PAGE_SIZE;
+			} else {
+				j->bytes_lost = 0;
+				k = read_good(j->device, j->page, pg->bad_mask, salvaged, &j->bytes_lost);
+				if (k < 0)
+					return k;
+			}
 			*have_salvaged = true;
 		}
 		memcpy(out, salvaged, PH_PAGE_SIZE);
@@ -2624,6 +2658,7 @@ _public_ int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const
 	r->ledger = ledger;
 	r->policy = policy;
 	r->topo = topo;
+	r->kmsg_fd = -EBADF;
 #ifdef PH_FAULT_INJECTION
 	{
 		const char *f = getenv("PMEMHEAL_DEBUG_FAIL_AFTER");
@@ -2699,6 +2734,7 @@ _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 	if (!r)
 		return NULL;
 	ph_pfns_done(&r->memfail);
+	safe_close(r->kmsg_fd);
 	free(r->fault_step);
 	free(r->error_step);
 	free(r->pause_step);
@@ -2719,14 +2755,6 @@ _public_ void ph_repair_result_done(struct ph_repair_result *res)
 	free(res->detail);
 	free(res->notes);
 	memset(res, 0, sizeof(*res));
-}
-
-static const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
-{
-	for (size_t i = 0; t && i < t->n_namespaces; i++)
-		if (strcmp(t->namespaces[i].id, id) == 0)
-			return &t->namespaces[i];
-	return NULL;
 }
 
 /* Everything needed to plan a range and to re-plan a page of it. */
@@ -2774,14 +2802,13 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 	}
 	if (asprintf(&s->device, "/dev/%s", s->ns->blockdev) < 0)
 		return -ENOMEM;
-	if (!r->memfail_ok) {
-		k = ph_memory_failures(r->ctx, &r->memfail);
-		if (k < 0) {
-			ph_error_set(err, "cannot tell which pages went through memory_failure (no kernel log): "
-				     "refusing to read any");
-			return k;
-		}
-		r->memfail_ok = true;
+	/* Asked anew for every range (only what the kernel logged since, when
+	 * /dev/kmsg stays open): a daemon runs for days. */
+	k = ph_memfail_follow(r->ctx, &r->memfail, &r->kmsg_fd);
+	if (k < 0) {
+		ph_error_set(err, "cannot tell which pages went through memory_failure (no kernel log): "
+			     "refusing to read any");
+		return k;
 	}
 	{
 		_cleanup_free_ char *list = NULL;

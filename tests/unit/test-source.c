@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "faketree.h"
+#include "memfail.h"
 #include "source.h"
 
 static void test_can_clear(void **state)
@@ -94,6 +95,53 @@ static const struct ph_observation *find_obs(const struct ph_scan *s, uint64_t s
 		if (s->obs[i].start == start)
 			return &s->obs[i];
 	return NULL;
+}
+
+/* The repairer asks again right before it reads the device: a machine
+ * check logged after the first read must be seen by the next call, which
+ * reads only what is new; without an open log it reads everything. */
+static void test_memfail_follow(void **state)
+{
+	struct ph_ctx *ctx;
+	struct ph_pfns p = { 0 };
+	char *root = fake_root_new(), path[4096];
+	int fd = -1;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ctx_set_root(ctx, root), 0);
+	fake_write(root, "/dev/kmsg", "3,1,2,-;Memory failure: 0x1234: recovery action for dax page: Recovered\n"
+				      "6,2,3,-;unrelated\n");
+	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(p.n, 1);
+	assert_true(ph_pfns_contains(&p, 0x1234));
+	/* nothing new: nothing changes */
+	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
+	assert_int_equal(p.n, 1);
+	/* the kernel logs another one (and the first again) */
+	snprintf(path, sizeof(path), "%s/dev/kmsg", root);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("3,3,4,-;Memory failure: 0x99: recovery action for dax page: Recovered\n"
+	      "3,4,5,-;Memory failure: 0x1234: already hardware poisoned\n", f);
+	fclose(f);
+	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
+	assert_int_equal(p.n, 2);
+	assert_true(ph_pfns_contains(&p, 0x99));
+	assert_true(ph_pfns_contains(&p, 0x1234));
+	assert_false(ph_pfns_contains(&p, 0x98));
+	/* without an open log it reads everything again */
+	close(fd);
+	fd = -1;
+	ph_pfns_done(&p);
+	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
+	assert_int_equal(p.n, 2);
+	close(fd);
+	ph_pfns_done(&p);
+	ph_ctx_unref(ctx);
+	fake_root_free(root);
 }
 
 static void test_scan_lists(void **state)
@@ -195,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_can_clear),
 		cmocka_unit_test(test_translation),
 		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_memfail_follow),
 		cmocka_unit_test(test_scan_lists),
 		cmocka_unit_test(test_scan_errors),
 		cmocka_unit_test(test_untranslated),

@@ -2193,20 +2193,36 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 		return 0;
 	}
 	case PH_MODE_RELOCATE_FILE: {
+		/* The copy now has the name (a new inode: not the planned one),
+		 * reached as every step reaches it: through its directory, no
+		 * link on the way, on the planned filesystem. */
 		const struct job_owner *o = &j->owners[0];
-		_cleanup_close_ int fd = open(o->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		_cleanup_close_ int dir = -EBADF, fd = -EBADF;
 		static const uint8_t zeros[PH_PAGE_SIZE];
+		const char *name;
+		struct stat a;
 
-		if (fd < 0)
-			return asprintf(why, "%s: %m", o->path) < 0 ? -ENOMEM : -EIO;
+		k = open_dir_of(j, o->path, &dir, &name);
+		if (k == 0) {
+			fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+			k = fd < 0 ? negative_errno() : fstat(fd, &a) < 0 ? negative_errno() : 0;
+		}
+		if (k == 0 && (!S_ISREG(a.st_mode) || (o->dev && (uint64_t)a.st_dev != o->dev)))
+			k = -ESTALE;
+		if (k < 0)
+			return asprintf(why, "%s: %s", o->path, k == -ESTALE ? "not the repaired copy" : strerror(-k)) < 0 ?
+				       -ENOMEM : -EIO;
 		if (!same_bytes(fd, o->offset, j->hole ? zeros : j->content))
 			return asprintf(why, "the copy of %s does not hold the repaired page", o->path) < 0 ? -ENOMEM : -EIO;
 		for (size_t i = 1; i < j->n_owners; i++) {
-			struct stat a, b;
+			_cleanup_close_ int ldir = -EBADF;
+			const char *lname;
+			struct stat b;
 
-			if (!j->owners[i].link || lstat(j->owners[i].path, &b) < 0)
+			if (!j->owners[i].link || open_dir_of(j, j->owners[i].path, &ldir, &lname) < 0 ||
+			    fstatat(ldir, lname, &b, AT_SYMLINK_NOFOLLOW) < 0)
 				continue; /* a name removed meanwhile splits nothing */
-			if (fstat(fd, &a) < 0 || a.st_ino != b.st_ino)
+			if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
 				return asprintf(why, "%s is not a link of the repaired %s", j->owners[i].path,
 						o->path) < 0 ? -ENOMEM : -EIO;
 		}
@@ -2867,9 +2883,12 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 }
 
 /* Plan row's poisoned sectors on each filesystem they fall in. */
-/* "PID 12 (comm), PID 34 (comm)": processes with path's inode open or
- * mapped, from /proc (resolved against the context's root).  NULL: none. */
-static int find_holders(struct ph_ctx *ctx, const char *path, char **ret)
+/* "PID 12 (comm), PID 34 (comm)": processes with the file open or mapped,
+ * from /proc (resolved against the context's root).  NULL: none.  The
+ * file is the inode the mapper found on the filesystem mounted at mount,
+ * never what its path names now (a link planted there would name
+ * another). */
+static int find_holders(struct ph_ctx *ctx, const char *mount, uint64_t inode, char **ret)
 {
 	_cleanup_free_ char *proc = NULL, *out = NULL;
 	_cleanup_(closedirp) DIR *d = NULL;
@@ -2879,8 +2898,9 @@ static int find_holders(struct ph_ctx *ctx, const char *path, char **ret)
 	int k;
 
 	*ret = NULL;
-	if (stat(path, &want) < 0)
+	if (!mount || stat(mount, &want) < 0)
 		return 0;
+	want.st_ino = (ino_t)inode;
 	k = ph_ctx_path(ctx, "/proc", &proc);
 	if (k < 0)
 		return k;
@@ -2978,7 +2998,7 @@ static int session_plan(struct session *s, const struct ph_range_row *row, struc
 
 			if ((pg->mode == PH_MODE_QUARANTINE || pg->mode == PH_MODE_DELETE) && pg->n_owners > 0 &&
 			    pg->owners[0].path)
-				k = find_holders(s->ctx, pg->owners[0].path, &pg->holders);
+				k = find_holders(s->ctx, plans[i]->mountpoint, pg->owners[0].inode, &pg->holders);
 		}
 	if (k < 0) {
 		for (size_t i = 0; i < n; i++)

@@ -1214,6 +1214,12 @@ static int conflict(struct ph_repairer *r, const struct job *j, const char *fmt,
 		msg = NULL;
 	va_end(ap);
 	ph_warn(r->ctx, "page %" PRIu64 ": %s; stopping, nothing written", j->page, msg ? msg : "conflict");
+	/* the step's own reason, for the result and the journal: "open in
+	 * another process" says more than "changed since it was planned" */
+	if (msg) {
+		free(r->why);
+		r->why = TAKE_PTR(msg);
+	}
 	return -ESTALE;
 }
 
@@ -2342,19 +2348,14 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 		if (k == 0)
 			k = run_step(r, j, &j->steps[i]);
 		if (k < 0) {
-			if (!*why && r->why)
-				(void)asprintf(why, "step %s of %s: %s%s", ph_step_to_string(j->steps[i].kind),
-					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "?",
-					       r->why,
-					       k == -ESTALE ? "" : "; the repair is pending and resumes from this step");
 			if (!*why)
 				(void)asprintf(why, "step %s%s%s: %s%s", ph_step_to_string(j->steps[i].kind),
 					       j->owners[j->steps[i].owner].path ? " of " : "",
 					       j->owners[j->steps[i].owner].path ? j->owners[j->steps[i].owner].path : "",
-					       j->why ? j->why :
-					       k == -ESTALE ? "the file changed since it was planned; nothing was written"
-							    : strerror(-k),
-					       k == -ESTALE ? "" : "; the repair is pending and resumes from this step");
+					       r->why ? r->why : j->why ? j->why :
+					       k == -ESTALE ? "the file changed since it was planned" : strerror(-k),
+					       k == -ESTALE ? "; nothing was written" :
+							      "; the repair is pending and resumes from this step");
 			if (k == -ESTALE) {
 				abandon(r, j);
 				(void)ph_ledger_intent_finish(r->ledger, intent, "aborted", *why, ph_now_usec());
@@ -2380,7 +2381,7 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 
 int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_t *content, char **ret_why)
 {
-	struct ph_repairer r = { .ctx = ctx };
+	struct ph_repairer r = { .ctx = ctx, .kmsg_fd = -EBADF };
 	struct job j;
 	int k;
 
@@ -2404,16 +2405,17 @@ int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_
 	for (size_t i = 0; i < j.n_steps; i++) {
 		k = run_step(&r, &j, &j.steps[i]);
 		if (k < 0) {
-			(void)asprintf(ret_why, "step %s of %s: %s", ph_step_to_string(j.steps[i].kind),
-				       j.owners[j.steps[i].owner].path, j.why ? j.why :
-				       k == -ESTALE ? "the file changed since it was planned; nothing was written"
-						    : strerror(-k));
+			(void)asprintf(ret_why, "step %s of %s: %s%s", ph_step_to_string(j.steps[i].kind),
+				       j.owners[j.steps[i].owner].path, r.why ? r.why : j.why ? j.why :
+				       k == -ESTALE ? "the file changed since it was planned" : strerror(-k),
+				       k == -ESTALE ? "; nothing was written" : "");
 			if (k == -ESTALE)
 				abandon(&r, &j);
 			break;
 		}
 	}
 	job_done(&j);
+	free(r.why);
 	return k;
 }
 

@@ -12,9 +12,6 @@
 . "${top_srcdir:?}/tests/fs/lib.sh"
 : "${STEP_DRIVER:?make check-fs sets STEP_DRIVER}"
 need_cmd setpriv
-USR=65534
-AS_USER=(setpriv --reuid=$USR --regid=$USR --clear-groups --inh-caps=-all)
-as_user() { "${AS_USER[@]}" "$@"; }
 
 mkfs_mount q 300M xfs -m reflink=1
 chmod 1777 "$MNT"

@@ -11,10 +11,7 @@
 . "${top_srcdir:?}/tests/fs/lib.sh"
 : "${STEP_DRIVER:?make check-fs sets STEP_DRIVER}"
 need_cmd setpriv
-USR=65534
 ROUNDS=${ATTACK_ROUNDS:-60}
-AS_USER=(setpriv --reuid=$USR --regid=$USR --clear-groups --inh-caps=-all)
-as_user() { "${AS_USER[@]}" "$@"; }
 
 mkfs_mount reloc 1G xfs -m reflink=1
 mkdir "$MNT/u"

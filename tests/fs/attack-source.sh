@@ -13,8 +13,6 @@
 DRIVER="$top_builddir/tests/fs/repair-job"
 [ -x "$DRIVER" ] || skip "tests/fs/repair-job is not built"
 need_cmd setpriv sha256sum
-U=65534
-as_user() { setpriv --reuid=$U --regid=$U --clear-groups -- "$@"; }
 
 mkfs_mount xfs 400M xfs
 M=$MNT
@@ -26,7 +24,7 @@ head -c 8192 /dev/zero | tr '\0' S >"$M/rootonly/data"
 chmod 644 "$M/rootonly/data"
 mkdir -p "$M/home/u" "$M/backup/u"
 head -c 8192 /dev/zero | tr '\0' D >"$M/home/u/data"
-chown -R $U:$U "$M/home/u" "$M/backup/u"
+chown -R $USR:$USR "$M/home/u" "$M/backup/u"
 before=$(sha256sum "$M/secret" "$M/rootonly/data"; stat -c '%n %s %Y %Z %i' "$M/secret" "$M/rootonly/data")
 fail=0
 

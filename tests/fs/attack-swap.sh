@@ -9,10 +9,7 @@
 . "${top_srcdir:?}/tests/fs/lib.sh"
 : "${STEP_DRIVER:?make check-fs sets STEP_DRIVER}"
 need_cmd setpriv
-USR=65534
 ROUNDS=${ATTACK_ROUNDS:-3000}
-AS_USER=(setpriv --reuid=$USR --regid=$USR --clear-groups --inh-caps=-all)
-as_user() { "${AS_USER[@]}" "$@"; }
 
 mkfs_mount swap 300M xfs -m reflink=1
 mkdir -m 700 "$MNT/rootonly"

@@ -69,6 +69,13 @@ mkfs_mount() {
 	MOUNTS+=("$MNT")
 }
 
+# The attacker of the attack tests: an unprivileged user with no
+# capabilities.  as_user CMD...: CMD as that user; AS_USER: the same
+# prefix as an array, for a program the test starts in the background.
+USR=65534
+AS_USER=(setpriv --reuid=$USR --regid=$USR --clear-groups --inh-caps=-all)
+as_user() { "${AS_USER[@]}" "$@"; }
+
 # as_nobody ARGS...: pmemheal ARGS as user nobody, without capabilities.
 # The build tree may sit where nobody cannot reach it (/root is 0700 on a
 # fresh Debian), so nobody runs a copy, made under $WORK, of the program

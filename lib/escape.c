@@ -4,6 +4,8 @@
  * UTF-8 decoder decides what is valid for both.
  */
 #include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -175,6 +177,42 @@ _public_ struct json_object *ph_json_string_len(const char *s, size_t len)
 	if (!v || n > INT32_MAX)
 		return NULL;
 	return json_object_new_string_len(v, (int)n);
+}
+
+_public_ int ph_json_add_name(struct json_object *o, const char *key, const char *s)
+{
+	struct json_object *v, *a;
+	char *k = NULL;
+	size_t n = s ? strlen(s) : 0;
+	bool valid = true;
+
+	if (!s)
+		return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t l = utf8_next((const unsigned char *)s + i, n - i, &cp);
+
+		if (l == 0) {
+			valid = false;
+			break;
+		}
+		i += l;
+	}
+	v = ph_json_string(s);
+	if (!v || json_object_object_add(o, key, v) < 0)
+		return -ENOMEM;
+	if (valid)
+		return 0;
+	a = json_object_new_array_ext((int)MIN(n, (size_t)INT_MAX));
+	if (!a || asprintf(&k, "%s_bytes", key) < 0) {
+		json_object_put(a);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_int((unsigned char)s[i]));
+	json_object_object_add(o, k, a);
+	free(k);
+	return 0;
 }
 
 _public_ struct json_object *ph_json_string(const char *s)

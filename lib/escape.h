@@ -37,6 +37,11 @@ void ph_escape_text_to(FILE *f, const char *s, size_t len);
  * replaced by U+FFFD; NULL when out of memory.  *ret_len, if given, gets
  * its length (it may hold NUL bytes when s did). */
 char *ph_utf8_sanitize(const char *s, size_t len, size_t *ret_len);
+/* o[key] = the file name s as a JSON string, always valid UTF-8 (invalid
+ * bytes become U+FFFD); when s is not valid UTF-8, also o[key "_bytes"] =
+ * its exact bytes as an array of numbers (as journalctl -o json does), so
+ * that a reader can still name the file.  NULL s: null. */
+int ph_json_add_name(struct json_object *o, const char *key, const char *s);
 
 /* A JSON string of s, made valid UTF-8; NULL (JSON null) for s NULL. */
 struct json_object *ph_json_string(const char *s);

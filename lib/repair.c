@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "mapper.h"
 #include "platform.h"
 #include "repair.h"
@@ -772,14 +773,16 @@ static int run_hook(const struct ph_rule *rule, const struct job *j, size_t owne
 	ofd = mkostemp(outpath, O_CLOEXEC);
 	if (ofd < 0 || !in)
 		return -errno ?: -ENOMEM;
-	json_object_object_add(in, "path", json_object_new_string(o->path));
+	/* one line of valid JSON whatever the names (their exact bytes in
+	 * "path_bytes", and in the environment) */
+	(void)ph_json_add_name(in, "path", o->path);
 	json_object_object_add(in, "inode", json_object_new_int64((int64_t)o->inode));
 	json_object_object_add(in, "offset", json_object_new_int64((int64_t)o->offset));
 	json_object_object_add(in, "length", json_object_new_int(PH_PAGE_SIZE));
 	json_object_object_add(in, "device", json_object_new_string(j->device));
 	json_object_object_add(in, "sector", json_object_new_int64((int64_t)j->page));
 	json_object_object_add(in, "output", json_object_new_string(outpath));
-	json_object_object_add(in, "source", source ? json_object_new_string(source) : NULL);
+	(void)ph_json_add_name(in, "source", source);
 	text = json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (asprintf(&envp[0], "PMEMHEAL_PATH=%s", o->path) < 0 ||
 	    asprintf(&envp[1], "PMEMHEAL_INODE=%" PRIu64, o->inode) < 0 ||
@@ -1903,7 +1906,7 @@ static void write_report(struct ph_repairer *r, const struct job *j, const struc
 
 	if (!rep)
 		return;
-	json_object_object_add(rep, "path", json_object_new_string(o->path));
+	(void)ph_json_add_name(rep, "path", o->path);
 	json_object_object_add(rep, "inode", json_object_new_int64((int64_t)o->inode));
 	json_object_object_add(rep, "device", json_object_new_string(j->device));
 	json_object_object_add(rep, "sector", json_object_new_int64((int64_t)j->page));

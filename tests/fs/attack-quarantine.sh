@@ -19,9 +19,10 @@ printf 'root only\n' >"$MNT/secret"
 chmod 600 "$MNT/secret"
 secret_before=$(sha256sum <"$MNT/secret")
 
-# The user's file, its name with newlines, in their own directory.
+# The user's file, its name with newlines and a byte that is not UTF-8,
+# in their own directory.
 as_user mkdir "$MNT/u"
-name=$'f\n","reason":"owned"}\n{"x":"y'
+name=$'f\xff\n","reason":"owned"}\n{"x":"y'
 head -c 16384 /dev/zero | as_user dd of="$MNT/u/$name" status=none
 sync "$MNT/u/$name"
 ino=$(stat -c %i "$MNT/u/$name")
@@ -62,12 +63,14 @@ for d in "$MNT/.pmemheal" "$MNT/.pmemheal/quarantine"; do
 done
 [ ! -e "$MNT/u/$name" ] || { echo "FAIL: the file was not moved"; exit 1; }
 python3 - "$MNT/.pmemheal/quarantine/$report" "$MNT/u/$name" "$ino" <<'PY'
-import json, sys
-with open(sys.argv[1]) as f:
+import json, os, sys
+with open(sys.argv[1], encoding="utf-8") as f:  # valid UTF-8, or this raises
     text = f.read()
 assert text.count("\n") == 1, "the report is not one line: %r" % text
 r = json.loads(text)
-assert r["path"] == sys.argv[2], r
+want = os.fsencode(sys.argv[2])
+assert r["path"] == want.decode("utf-8", "replace"), r
+assert bytes(r["path_bytes"]) == want, r
 assert r["inode"] == int(sys.argv[3]), r
 PY
 [ "$(stat -c '%u %a' "$MNT/.pmemheal/quarantine/$report")" = "0 600" ] || { echo "FAIL: the report is readable by others"; exit 1; }

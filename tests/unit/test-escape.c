@@ -97,6 +97,34 @@ static void test_json(void **state)
 	}
 }
 
+/* A name for a hook or a quarantine report: valid JSON always, and the
+ * exact bytes beside it when the name is not UTF-8. */
+static void test_json_name(void **state)
+{
+	struct json_object *o = json_object_new_object(), *v, *b;
+
+	(void)state;
+	assert_int_equal(ph_json_add_name(o, "path", "/srv/caf\xc3\xa9"), 0);
+	assert_int_equal(ph_json_add_name(o, "source", NULL), 0);
+	assert_int_equal(ph_json_add_name(o, "bad", "a\xff\n"), 0);
+	assert_true(json_object_object_get_ex(o, "path", &v));
+	assert_string_equal(json_object_get_string(v), "/srv/caf\xc3\xa9");
+	assert_false(json_object_object_get_ex(o, "path_bytes", NULL));
+	assert_true(json_object_object_get_ex(o, "source", &v));
+	assert_null(v);
+	assert_true(json_object_object_get_ex(o, "bad", &v));
+	assert_string_equal(json_object_get_string(v), "a\xef\xbf\xbd\n");
+	assert_true(json_object_object_get_ex(o, "bad_bytes", &b));
+	assert_int_equal(json_object_array_length(b), 3);
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(b, 0)), 'a');
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(b, 1)), 0xff);
+	assert_int_equal(json_object_get_int(json_object_array_get_idx(b, 2)), '\n');
+	assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+			    "{\"path\":\"\\/srv\\/caf\xc3\xa9\",\"source\":null,\"bad\":\"a\xef\xbf\xbd\\n\","
+			    "\"bad_bytes\":[97,255,10]}");
+	json_object_put(o);
+}
+
 /* Every 1-, 2- and 3-byte string: the sanitized copy is valid UTF-8 by an
  * independent check (the C library's mbrtowc in a UTF-8 locale would do;
  * here the rules are spelled out again) and escaped text has no byte that
@@ -166,6 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_json_name),
 		cmocka_unit_test(test_exhaustive),
 	};
 

@@ -1306,6 +1306,40 @@ static int step_pin(struct ph_repairer *r, struct job *j)
 	return !hole && sector == j->fs_page ? 0 : -EIO;
 }
 
+/* Does the job pin the poisoned block (a quarantine file owns it)? */
+static bool job_pins(const struct job *j)
+{
+	for (size_t k = 0; k < j->n_steps; k++)
+		if (j->steps[k].kind == PH_STEP_PIN)
+			return true;
+	return false;
+}
+
+/* About to give owner o's blocks back (punch, unlink) through fd: when it
+ * still maps the poisoned block and nothing else holds that block (the
+ * job pins nothing: the bus was to clear it in place), the kernel must
+ * no longer list the page, or the allocator would get a poisoned block. */
+static int may_free(struct ph_repairer *r, struct job *j, const struct job_owner *o, int fd)
+{
+	uint64_t sector;
+	bool hole, listed;
+	int k;
+
+	if (job_pins(j))
+		return 0;
+	k = page_map(fd, o->offset, &sector, &hole, NULL);
+	if (k < 0 || hole || sector != j->fs_page)
+		return k < 0 ? k : 0;
+	k = page_listed(r->ctx, j, &listed);
+	if (k < 0 || !listed)
+		return k;
+	free(r->why);
+	if (asprintf(&r->why, "the kernel still lists the poisoned page of %s: freeing it would give a poisoned "
+		     "block back to the allocator, so it is not freed", o->path) < 0)
+		r->why = NULL;
+	return -EIO;
+}
+
 static int step_punch(struct ph_repairer *r, struct job *j, size_t i)
 {
 	const struct job_owner *o = &j->owners[i];
@@ -1321,6 +1355,9 @@ static int step_punch(struct ph_repairer *r, struct job *j, size_t i)
 		return 0;
 	if (sector != j->fs_page)
 		return CONFLICT(j, "%s maps another block at %" PRIu64 " than the poisoned one", o->path, o->offset);
+	k = may_free(r, j, o, fd);
+	if (k < 0)
+		return k;
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)o->offset, PH_PAGE_SIZE) < 0)
 		return negative_errno();
 	return fdatasync(fd) < 0 ? negative_errno() : 0;
@@ -2089,6 +2126,8 @@ static int step_unlink(struct ph_repairer *r, struct job *j, size_t i)
 	k = ph_open_at_checked(dir, name, O_RDONLY, o->dev, o->inode, o->gen, &fd);
 	if (k == -ENOENT || k == -ESTALE)
 		return 0; /* gone, or another file by that name now: ours is gone */
+	if (k == 0)
+		k = may_free(r, j, o, fd);
 	if (k < 0)
 		return k;
 	if (unlinkat(dir, name, 0) < 0)
@@ -2238,9 +2277,19 @@ static int verify(struct ph_repairer *r, struct job *j, char **why)
 		j->pinned = true; /* the old inode keeps the poisoned block */
 		return 0;
 	}
-	case PH_MODE_QUARANTINE:
 	case PH_MODE_DELETE:
 	case PH_MODE_PUNCH:
+		/* Nothing pinned: the bus cleared the page in place, and its
+		 * block was given back only once the kernel no longer listed
+		 * it (may_free()). */
+		if (!job_pins(j)) {
+			j->cleared = true;
+			return 0;
+		}
+		if (!j->cleared)
+			j->pinned = true;
+		return 0;
+	case PH_MODE_QUARANTINE:
 		if (!j->cleared)
 			j->pinned = true;
 		return 0;

@@ -5,7 +5,9 @@
 # other, or until FUZZ_RUNS inputs if that comes first.  The library is configured and built again with coverage in
 # $top_builddir/tests/fuzz/build.  Each harness starts from its seed corpus
 # and past crashes; what it finds goes to tests/fuzz/build/corpus/NAME (new
-# inputs) and tests/fuzz/build/artifacts/NAME (crashes, timeouts).  Prints
+# inputs) and tests/fuzz/build/artifacts/NAME (crashes, timeouts: an input that
+# runs longer than FUZZ_TIMEOUT seconds, default 5; raise it on a loaded
+# machine).  Prints
 # the execs per harness and exits non-zero if any harness crashed.
 set -euo pipefail
 
@@ -52,7 +54,7 @@ for h in "$@"; do
 	dirs=("$fb/corpus/$h" "$top_srcdir/tests/fuzz/corpus/$h")
 	[ -d "$top_srcdir/tests/fuzz/crashes/$h" ] && dirs+=("$top_srcdir/tests/fuzz/crashes/$h")
 	rc=0
-	"$fb/fuzz-$h" -max_total_time="$SECONDS_EACH" -runs="${FUZZ_RUNS:--1}" -timeout=5 -rss_limit_mb=2048 -max_len=$max_len \
+	"$fb/fuzz-$h" -max_total_time="$SECONDS_EACH" -runs="${FUZZ_RUNS:--1}" -timeout="${FUZZ_TIMEOUT:-5}" -rss_limit_mb=2048 -max_len=$max_len \
 		-print_final_stats=1 -artifact_prefix="$fb/artifacts/$h/" "${dirs[@]}" >"$fb/$h.log" 2>&1 || rc=$?
 	execs=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$fb/$h.log")
 	if [ $rc -eq 0 ]; then

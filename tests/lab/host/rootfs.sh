@@ -41,7 +41,35 @@ lab_rootfs_key() {
 
 # lab_rootfs_prepare SUITE: set ROOTFS_DIR, building the image on first use.
 lab_rootfs_prepare() {
-	local s=${1:-bookworm} key tmp srcs rel d
+	local s=${1:-bookworm} key tmp srcs rel d mask gens blacklist
+	# Masked in the image: the ndctl and CXL monitors (pmemheald is the
+	# scenarios' monitor), the consoles (the serial line is the lab's; tty2-6
+	# of getty-static have no screen), and what a stock boot runs that no
+	# scenario uses and TCG takes seconds for (bookworm: e2scrub_reap 8 s and
+	# getty-static 7 s before multi-user.target; binfmt 1-2 s). Timers, so
+	# nothing periodic wakes up in the middle of a scenario.
+	mask="ndctl-monitor.service cxl-monitor.service
+		serial-getty@ttyS0.service getty@tty1.service getty-static.service
+		e2scrub_reap.service systemd-binfmt.service
+		apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer
+		e2scrub_all.timer fstrim.timer xfs_scrub_all.timer"
+	# Generators for what the guest has not got (encrypted, integrity or
+	# verity volumes, a GPT root, swap to resume from, a TPM, sshd, an
+	# offline update, rc.local, systemd.run=): each costs TCG about 0.2 s,
+	# at boot and again at every daemon-reload (systemctl enable is one).
+	gens="systemd-cryptsetup-generator systemd-integritysetup-generator
+		systemd-veritysetup-generator systemd-gpt-auto-generator
+		systemd-hibernate-resume-generator systemd-tpm2-generator
+		systemd-ssh-generator systemd-system-update-generator
+		systemd-rc-local-generator systemd-run-generator"
+	# Not loaded for the emulated PC's legacy devices (IDE, floppy, PS/2
+	# mouse, speaker, SMBus) nor for nested virtualisation: udev's coldplug
+	# loads one module after another, and these (libata, scsi_mod, kvm: 2 MB,
+	# signatures checked under TCG) held the pmem drivers back for 13 s on
+	# bookworm. The pmem, virtio and block drivers are not affected. Written
+	# before the initrd is made, whose udev would load psmouse otherwise.
+	blacklist="ata_piix ata_generic pata_acpi floppy psmouse pcspkr serio_raw
+		i2c_piix4 kvm_amd kvm_intel"
 	rel=$(lab_rootfs_release "$s")
 	lab_apt_update "$s"
 	command -v mmdebstrap >/dev/null || lab_skip "no mmdebstrap on the host (apt-get install mmdebstrap)"
@@ -54,12 +82,30 @@ lab_rootfs_prepare() {
 	lab_mktemp; tmp=$LAB_TMP
 	# The same mirrors as the kernel matrix, not the host's sources.
 	mapfile -t srcs < <(lab_suite_sources "$s")
+	# The initrd only has to mount the root: virtio-blk and ext4 (and what
+	# they pull in: virtio_pci is built into 6.12, crc32c comes as ext4's
+	# softdep). Debian's default, MODULES=most, packs ~750 modules (a 130 MB
+	# cpio on 6.1) that TCG takes seconds to unpack and udev more to probe.
+	# Written before the kernel and initramfs-tools are installed, so the
+	# one initrd they build is already the small one.
+	# The root is a snapshot, so what a boot writes never reaches the next:
+	# without the stamps systemd-update-done leaves (newer than /usr) every
+	# trixie boot would run the ConditionNeedsUpdate= units (ldconfig, the
+	# journal catalog: 4 s), which an installed system runs once.
 	mmdebstrap --variant=minbase --include="$(echo $LAB_ROOTFS_PKGS | tr ' ' ,)" \
+		--essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d" &&
+			echo MODULES=list >"$1/etc/initramfs-tools/conf.d/lab.conf" &&
+			printf "%s\n" virtio_pci virtio_blk ext4 >"$1/usr/share/initramfs-tools/modules.d/lab"' \
+		--essential-hook="mkdir -p \"\$1/etc/modprobe.d\" &&
+			printf 'blacklist %s\n' $(echo $blacklist) >\"\$1/etc/modprobe.d/lab.conf\"" \
 		--customize-hook="copy-in $LAB_DIR/guest/lab-scenario.service /etc/systemd/system" \
 		--customize-hook='chroot "$1" systemctl enable lab-scenario.service' \
-		--customize-hook='chroot "$1" systemctl mask ndctl-monitor.service serial-getty@ttyS0.service getty@tty1.service' \
+		--customize-hook="chroot \"\$1\" systemctl mask $(echo $mask)" \
+		--customize-hook="mkdir -p \"\$1/etc/systemd/system-generators\" && for g in $(echo $gens); do
+			ln -s /dev/null \"\$1/etc/systemd/system-generators/\$g\" || exit 1; done" \
 		--customize-hook='mkdir -p "$1/etc/systemd/journald.conf.d" && printf "[Journal]\nStorage=volatile\n" >"$1/etc/systemd/journald.conf.d/lab.conf"' \
 		--customize-hook='echo lab >"$1/etc/hostname"' \
+		--customize-hook='touch "$1/etc/.updated" "$1/var/.updated"' \
 		"$s" "$tmp/root" "${srcs[@]}" \
 		>"$tmp/mmdebstrap.log" 2>&1 || {
 		tail -n 30 "$tmp/mmdebstrap.log" >&2

@@ -198,33 +198,38 @@ _public_ int ph_memory_failures(struct ph_ctx *ctx, struct ph_pfns *ret)
 	return read_all(ctx, ret, NULL);
 }
 
-_public_ int ph_memfail_follow(struct ph_ctx *ctx, struct ph_pfns *p, int *kmsg_fd)
+_public_ int ph_memfail_follow(struct ph_ctx *ctx, struct ph_memfail *m)
 {
 	struct ph_pfns all = { 0 };
 	bool lost = false;
-	size_t cap = p->n;
+	size_t cap = m->pfns.n;
 	int k;
 
-	if (*kmsg_fd >= 0) {
+	if (m->kmsg_fd >= 0) {
 		/* Only what the kernel logged since the last call. */
-		size_t n0 = p->n;
+		size_t n0 = m->pfns.n;
 
-		k = kmsg_drain(*kmsg_fd, p, &cap, &lost);
+		k = kmsg_drain(m->kmsg_fd, &m->pfns, &cap, &lost);
 		if (k == -ENOMEM)
 			return k;
 		if (k == 0 && !lost) {
-			if (p->n != n0)
-				pfns_sort(p);
+			if (m->pfns.n != n0)
+				pfns_sort(&m->pfns);
 			return 0;
 		}
 		/* Records we never saw, or a read error: start over. */
-		*kmsg_fd = safe_close(*kmsg_fd);
+		m->kmsg_fd = safe_close(m->kmsg_fd);
 	}
-	k = read_all(ctx, &all, kmsg_fd);
+	k = read_all(ctx, &all, &m->kmsg_fd);
 	if (k < 0)
 		return k;
-	ph_pfns_done(p);
-	*p = all;
+	ph_pfns_done(&m->pfns);
+	m->pfns = all;
 	return 0;
 }
 
+_public_ void ph_memfail_done(struct ph_memfail *m)
+{
+	ph_pfns_done(&m->pfns);
+	m->kmsg_fd = safe_close(m->kmsg_fd);
+}

@@ -23,14 +23,24 @@ struct ph_pfns {
 	size_t n;
 };
 
+/* What the kernel logged so far, kept current by ph_memfail_follow(). */
+struct ph_memfail {
+	struct ph_pfns pfns;
+	int kmsg_fd; /* /dev/kmsg at its end; <0: read everything next time */
+};
+#define PH_MEMFAIL_INIT ((struct ph_memfail){ .kmsg_fd = -1 })
+
 int ph_memory_failures(struct ph_ctx *ctx, struct ph_pfns *ret);
-/* Keeps *p current: the first call (*kmsg_fd < 0) reads everything of
- * this boot, as ph_memory_failures(), and leaves *kmsg_fd open at the end
- * of /dev/kmsg; later calls add only what the kernel logged since (one
- * read that returns EAGAIN when nothing new), and read everything again
- * when records were overwritten unread or /dev/kmsg cannot be kept.  The
- * caller closes *kmsg_fd.  <0: cannot tell (no kernel log). */
-int ph_memfail_follow(struct ph_ctx *ctx, struct ph_pfns *p, int *kmsg_fd);
+/* Keeps m->pfns current: the first call reads everything of this boot, as
+ * ph_memory_failures(), and leaves m->kmsg_fd open at the end of
+ * /dev/kmsg; later calls add only what the kernel logged since (one read
+ * that returns EAGAIN when nothing new), and read everything again when
+ * records were overwritten unread or /dev/kmsg cannot be kept.  Reading
+ * everything means the whole journal of this boot: whoever asks often (the
+ * daemon, once per range and per salvaged page) keeps one follower for
+ * its lifetime.  <0: cannot tell (no kernel log). */
+int ph_memfail_follow(struct ph_ctx *ctx, struct ph_memfail *m);
+void ph_memfail_done(struct ph_memfail *m);
 void ph_pfns_done(struct ph_pfns *p);
 bool ph_pfns_contains(const struct ph_pfns *p, uint64_t pfn);
 /* Parse one kernel message; 1 and *pfn when it reports a memory failure. */

@@ -66,8 +66,9 @@ struct ph_repairer {
 	struct ph_recorder *rec;
 	const struct ph_policy *policy;
 	const struct ph_topology *topo;
-	struct ph_pfns memfail; /* pages that went through memory_failure this boot */
-	int kmsg_fd;            /* /dev/kmsg at its end, to read only what is new */
+	/* pages that went through memory_failure this boot: own_memfail, or
+	 * one lent for longer than a repairer lives (ph_repairer_set_memfail) */
+	struct ph_memfail own_memfail, *memfail;
 	/* test-only fault injection: exit right after a named step */
 	char *fault_step;
 	unsigned fault_nth, fault_seen;
@@ -2433,7 +2434,7 @@ static int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int fro
 
 int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_t *content, char **ret_why)
 {
-	struct ph_repairer r = { .ctx = ctx, .kmsg_fd = -EBADF };
+	struct ph_repairer r = { .ctx = ctx, .own_memfail = PH_MEMFAIL_INIT };
 	struct job j;
 	int k;
 
@@ -2442,6 +2443,7 @@ int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_
 	char *bad = NULL;
 
 	*ret_why = NULL;
+	r.memfail = &r.own_memfail;
 	/* the driver's job names its own range and page */
 	if (o && json_object_object_get_ex(o, "range_id", &v))
 		it.range_id = json_object_get_int64(v);
@@ -2468,6 +2470,7 @@ int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_
 	}
 	job_done(&j);
 	free(r.why);
+	ph_memfail_done(&r.own_memfail);
 	return k;
 }
 
@@ -2598,9 +2601,9 @@ static bool memfailed_now(struct ph_repairer *r, const struct job *j)
 {
 	const struct ph_namespace *ns = r->topo ? find_ns(r->topo, j->ns_id) : NULL;
 
-	if (!ns || ns->start == PH_UNKNOWN || ph_memfail_follow(r->ctx, &r->memfail, &r->kmsg_fd) < 0)
+	if (!ns || ns->start == PH_UNKNOWN || ph_memfail_follow(r->ctx, r->memfail) < 0)
 		return true;
-	return ph_pfns_contains(&r->memfail, (ns->start + j->page * 512) >> 12);
+	return ph_pfns_contains(&r->memfail->pfns, (ns->start + j->page * 512) >> 12);
 }
 
 /* Owner i's new bytes by its own rule (Source=, Hook=): never a sharer's. */
@@ -2728,7 +2731,8 @@ _public_ int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const
 	r->ledger = ledger;
 	r->policy = policy;
 	r->topo = topo;
-	r->kmsg_fd = -EBADF;
+	r->own_memfail = PH_MEMFAIL_INIT;
+	r->memfail = &r->own_memfail;
 #ifdef PH_FAULT_INJECTION
 	{
 		const char *f = getenv("PMEMHEAL_DEBUG_FAIL_AFTER");
@@ -2799,12 +2803,16 @@ _public_ int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const
 	return 0;
 }
 
+_public_ void ph_repairer_set_memfail(struct ph_repairer *r, struct ph_memfail *m)
+{
+	r->memfail = m ?: &r->own_memfail;
+}
+
 _public_ struct ph_repairer *ph_repairer_free(struct ph_repairer *r)
 {
 	if (!r)
 		return NULL;
-	ph_pfns_done(&r->memfail);
-	safe_close(r->kmsg_fd);
+	ph_memfail_done(&r->own_memfail);
 	free(r->fault_step);
 	free(r->error_step);
 	free(r->pause_step);
@@ -2874,7 +2882,7 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 		return -ENOMEM;
 	/* Asked anew for every range (only what the kernel logged since, when
 	 * /dev/kmsg stays open): a daemon runs for days. */
-	k = ph_memfail_follow(r->ctx, &r->memfail, &r->kmsg_fd);
+	k = ph_memfail_follow(r->ctx, r->memfail);
 	if (k < 0) {
 		ph_error_set(err, "cannot tell which pages went through memory_failure (no kernel log): "
 			     "refusing to read any");
@@ -2927,7 +2935,7 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 			.fstype = ph_map_fs_get_fstype(fs),
 			.block_size = bsize,
 			.ns_start = s->ns->start == PH_UNKNOWN ? UINT64_MAX : s->ns->start,
-			.memfail = &r->memfail,
+			.memfail = &r->memfail->pfns,
 			.bad = s->bad_read ? &s->bad : NULL,
 			.override = _PH_ACTION_MAX,
 		};

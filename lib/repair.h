@@ -45,6 +45,10 @@ struct ph_repairer *ph_repairer_free(struct ph_repairer *r);
 /* Journal events (planned, repaired, cleared, pinned, data-lost, failed)
  * go to rec; NULL (the default) records none.  Not owned. */
 void ph_repairer_set_recorder(struct ph_repairer *r, struct ph_recorder *rec);
+/* Memory-failure pages from m, which outlives the repairer: a fresh
+ * follower reads the whole journal of this boot, so a daemon that makes a
+ * repairer per range keeps one.  NULL: the repairer's own.  Not owned. */
+void ph_repairer_set_memfail(struct ph_repairer *r, struct ph_memfail *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_repairer *, ph_repairer_free);
 
 /* Plan one ledger range (its pages, freshly mapped).  No changes. */

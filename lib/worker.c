@@ -55,6 +55,10 @@ struct ph_worker {
 	struct ph_ledger *ledger;
 	struct ph_topology *topo;
 	struct ph_recorder *rec; /* mapped, planned, repaired...: the repairer's events */
+	/* memory-failure pages, followed for the thread's lifetime: a new
+	 * follower per range would read the whole journal of this boot each
+	 * time (hundreds of ms a range under load) */
+	struct ph_memfail memfail;
 	int lock_fd;
 	bool locked;
 };
@@ -83,6 +87,7 @@ _public_ int ph_worker_new(struct ph_ctx *ctx, const char *state_dir, struct ph_
 	w->policy = policy;
 	w->efd = -EBADF;
 	w->lock_fd = -EBADF;
+	w->memfail = PH_MEMFAIL_INIT;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -413,6 +418,7 @@ static void repair_one(struct ph_worker *w, int64_t id)
 	}
 	if (k == 0) {
 		ph_repairer_set_recorder(rep, w->rec);
+		ph_repairer_set_memfail(rep, &w->memfail);
 		k = ph_repair_range(rep, &c.row, &done.res);
 	}
 out:
@@ -479,6 +485,7 @@ static int resume(struct ph_worker *w)
 		k = ph_repairer_new(w->ctx, w->ledger, w->policy, w->topo, &rep);
 	if (k == 0) {
 		ph_repairer_set_recorder(rep, w->rec);
+		ph_repairer_set_memfail(rep, &w->memfail);
 		k = ph_repairer_resume(rep);
 	}
 	if (k > 0) {
@@ -546,6 +553,7 @@ out:
 	w->ledger = ph_ledger_free(w->ledger);
 	w->topo = ph_topology_free(w->topo);
 	w->rec = ph_recorder_free(w->rec);
+	ph_memfail_done(&w->memfail);
 	pthread_mutex_lock(&w->mu);
 	w->current = 0;
 	pthread_mutex_unlock(&w->mu);

@@ -103,9 +103,8 @@ static const struct ph_observation *find_obs(const struct ph_scan *s, uint64_t s
 static void test_memfail_follow(void **state)
 {
 	struct ph_ctx *ctx;
-	struct ph_pfns p = { 0 };
+	struct ph_memfail m = PH_MEMFAIL_INIT;
 	char *root = fake_root_new(), path[4096];
-	int fd = -1;
 	FILE *f;
 
 	(void)state;
@@ -113,13 +112,13 @@ static void test_memfail_follow(void **state)
 	assert_int_equal(ph_ctx_set_root(ctx, root), 0);
 	fake_write(root, "/dev/kmsg", "3,1,2,-;Memory failure: 0x1234: recovery action for dax page: Recovered\n"
 				      "6,2,3,-;unrelated\n");
-	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
-	assert_true(fd >= 0);
-	assert_int_equal(p.n, 1);
-	assert_true(ph_pfns_contains(&p, 0x1234));
+	assert_int_equal(ph_memfail_follow(ctx, &m), 0);
+	assert_true(m.kmsg_fd >= 0);
+	assert_int_equal(m.pfns.n, 1);
+	assert_true(ph_pfns_contains(&m.pfns, 0x1234));
 	/* nothing new: nothing changes */
-	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
-	assert_int_equal(p.n, 1);
+	assert_int_equal(ph_memfail_follow(ctx, &m), 0);
+	assert_int_equal(m.pfns.n, 1);
 	/* the kernel logs another one (and the first again) */
 	snprintf(path, sizeof(path), "%s/dev/kmsg", root);
 	f = fopen(path, "a");
@@ -127,19 +126,18 @@ static void test_memfail_follow(void **state)
 	fputs("3,3,4,-;Memory failure: 0x99: recovery action for dax page: Recovered\n"
 	      "3,4,5,-;Memory failure: 0x1234: already hardware poisoned\n", f);
 	fclose(f);
-	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
-	assert_int_equal(p.n, 2);
-	assert_true(ph_pfns_contains(&p, 0x99));
-	assert_true(ph_pfns_contains(&p, 0x1234));
-	assert_false(ph_pfns_contains(&p, 0x98));
+	assert_int_equal(ph_memfail_follow(ctx, &m), 0);
+	assert_int_equal(m.pfns.n, 2);
+	assert_true(ph_pfns_contains(&m.pfns, 0x99));
+	assert_true(ph_pfns_contains(&m.pfns, 0x1234));
+	assert_false(ph_pfns_contains(&m.pfns, 0x98));
 	/* without an open log it reads everything again */
-	close(fd);
-	fd = -1;
-	ph_pfns_done(&p);
-	assert_int_equal(ph_memfail_follow(ctx, &p, &fd), 0);
-	assert_int_equal(p.n, 2);
-	close(fd);
-	ph_pfns_done(&p);
+	ph_memfail_done(&m);
+	assert_true(m.kmsg_fd < 0);
+	assert_int_equal(m.pfns.n, 0);
+	assert_int_equal(ph_memfail_follow(ctx, &m), 0);
+	assert_int_equal(m.pfns.n, 2);
+	ph_memfail_done(&m);
 	ph_ctx_unref(ctx);
 	fake_root_free(root);
 }

@@ -1445,6 +1445,14 @@ static int stage_name(const struct job *j, char **ret)
 	return asprintf(ret, "%.*s.stage", (int)(l - 4), name) < 0 ? -ENOMEM : 0;
 }
 
+/* The quarantine's fd and the staging file's name in it. */
+static int stage_at(struct ph_repairer *r, struct job *j, int *ret_qdir, char **ret_name)
+{
+	int k = stage_name(j, ret_name);
+
+	return k < 0 ? k : open_quarantine(r, j, ret_qdir);
+}
+
 /* The staging file, through the quarantine's fd: made afresh (O_EXCL) or,
  * when a run before made it, reopened; ours either way (a regular file
  * with one link).  -ENOENT when it is not there and create is false. */
@@ -1455,9 +1463,7 @@ static int open_stage(struct ph_repairer *r, struct job *j, bool create, int *re
 	struct stat st;
 	int k;
 
-	k = stage_name(j, &name);
-	if (k == 0)
-		k = open_quarantine(r, j, &qdir);
+	k = stage_at(r, j, &qdir, &name);
 	if (k < 0)
 		return k;
 	fd = create ? openat(qdir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600) : -1;
@@ -1588,9 +1594,7 @@ static int step_unstage(struct ph_repairer *r, struct job *j)
 	_cleanup_free_ char *name = NULL;
 	int k;
 
-	k = stage_name(j, &name);
-	if (k == 0)
-		k = open_quarantine(r, j, &qdir);
+	k = stage_at(r, j, &qdir, &name);
 	if (k < 0)
 		return k;
 	return unlinkat(qdir, name, 0) < 0 && errno != ENOENT ? negative_errno() : 0;

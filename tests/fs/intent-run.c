@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fiemap.h"
 #include "ledger.h"
 #include "planner.h"
 #include "repair.h"
@@ -54,22 +54,15 @@ static struct ph_ledger *open_ledger(struct ph_ctx *ctx, const char *state)
 
 static uint64_t physical_sector(const char *path, uint64_t off)
 {
-	union {
-		struct fiemap fm;
-		char buf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
-	} u = { 0 };
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t sector;
 
-	u.fm.fm_start = off;
-	u.fm.fm_length = 4096;
-	u.fm.fm_flags = FIEMAP_FLAG_SYNC;
-	u.fm.fm_extent_count = 1;
-	if (fd < 0 || ioctl(fd, FS_IOC_FIEMAP, &u.fm) < 0 || u.fm.fm_mapped_extents != 1) {
+	if (fd < 0 || fiemap_sector(fd, off, &sector) < 0) {
 		fprintf(stderr, "%s: no block at %" PRIu64 "\n", path, off);
 		exit(2);
 	}
 	close(fd);
-	return (u.fm.fm_extents[0].fe_physical + (off - u.fm.fm_extents[0].fe_logical)) >> 9;
+	return sector;
 }
 
 static void add_step(struct json_object *steps, enum ph_step_kind k, size_t owner)

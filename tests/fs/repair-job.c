@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -34,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fiemap.h"
 #include "ledger.h"
 #include "repair.h"
 
@@ -58,22 +58,15 @@ static const char *step_str(int k)
 
 static int64_t phys_sector(const char *path, uint64_t off)
 {
-	union {
-		struct fiemap fm;
-		char buf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
-	} u = { 0 };
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t sector;
 
-	u.fm.fm_start = off;
-	u.fm.fm_length = PH_PAGE_SIZE;
-	u.fm.fm_extent_count = 1;
-	u.fm.fm_flags = FIEMAP_FLAG_SYNC;
-	if (fd < 0 || ioctl(fd, FS_IOC_FIEMAP, &u.fm) < 0 || u.fm.fm_mapped_extents != 1) {
-		perror(path);
+	if (fd < 0 || fiemap_sector(fd, off, &sector) < 0) {
+		fprintf(stderr, "%s: no block at %" PRIu64 "\n", path, off);
 		exit(2);
 	}
 	close(fd);
-	return (int64_t)((u.fm.fm_extents[0].fe_physical + (off - u.fm.fm_extents[0].fe_logical)) >> 9);
+	return (int64_t)sector;
 }
 
 static void fill(struct json_object *job)

@@ -22,7 +22,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <unistd.h>
 
 #include "ctx.h"
+#include "fiemap.h"
 #include "planner.h"
 #include "repair.h"
 
@@ -49,18 +49,9 @@ static const char *step_name(int i) { return ph_step_to_string((enum ph_step_kin
 
 static uint64_t sector_of(int fd, uint64_t off)
 {
-	union {
-		struct fiemap fm;
-		char buf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
-	} u = { 0 };
+	uint64_t sector;
 
-	u.fm.fm_start = off;
-	u.fm.fm_length = 4096;
-	u.fm.fm_extent_count = 1;
-	u.fm.fm_flags = FIEMAP_FLAG_SYNC;
-	if (ioctl(fd, FS_IOC_FIEMAP, &u.fm) < 0 || u.fm.fm_mapped_extents == 0)
-		return 0;
-	return (u.fm.fm_extents[0].fe_physical + (off - u.fm.fm_extents[0].fe_logical)) >> 9;
+	return fiemap_sector(fd, off, &sector) < 0 ? 0 : sector;
 }
 
 static struct json_object *owner(int fd, const char *path, uint64_t off)

@@ -131,15 +131,27 @@ lab_mce() {
 }
 
 # lab_disk_dev: the scratch disk of `# lab-disk:`, found by its serial
-# (/dev/vda in the initramfs guest, /dev/vdc in the systemd guest).
+# (/dev/vda in the initramfs guest, /dev/vdc in the systemd guest, or
+# /dev/nvme0n1 with `# lab-disk-bus: nvme`; NVMe pads its serial).
 lab_disk_dev() {
-	for _f in /sys/block/vd*/serial; do
-		[ -e "$_f" ] && [ "$(cat "$_f")" = lab-scratch ] || continue
+	for _f in /sys/block/vd*/serial /sys/block/nvme*/device/serial; do
+		[ -e "$_f" ] && [ "$(tr -d ' ' <"$_f")" = lab-scratch ] || continue
 		_f=${_f%/serial}
+		_f=${_f%/device}
 		echo "/dev/${_f##*/}"
 		return 0
 	done
 	return 1
+}
+
+# lab_in_cgroup UNIT COMMAND...: run COMMAND inside UNIT's cgroup, where
+# the unit's device policy (a BPF program of the cgroup) applies to it,
+# and nothing else of the unit's sandbox does.
+lab_in_cgroup() {
+	_cg=/sys/fs/cgroup$(systemctl show -P ControlGroup "$1")
+	shift
+	[ -d "$_cg" ] || { echo "no cgroup $_cg" >&2; return 1; }
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$_cg" "$@"
 }
 
 # lab_has_ext4 DEV: DEV starts with an ext2/3/4 superblock (magic 0xEF53 at

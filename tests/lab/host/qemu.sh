@@ -42,20 +42,26 @@ lab_pmem_args() {
 	PMEM_ARGS+=(-cpu "$cpu")
 }
 
-# lab_disk_args WORKDIR SIZE: DISK_ARGS for the scenario's scratch disk (a
-# raw file, empty before the first boot, kept for the later ones), or none
-# without SIZE. The serial lets the guest find it whatever its vdX name.
+# lab_disk_args WORKDIR SIZE [BUS]: DISK_ARGS for the scenario's scratch
+# disk (a raw file, empty before the first boot, kept for the later ones),
+# or none without SIZE; BUS virtio (default) or nvme (a disk that shares
+# pmem's blkext major). The serial lets the guest find it whatever its name.
 # QEMU places -device before the -drive if=virtio disks, and the guest names
 # disks in PCI slot order: a fixed high slot keeps the systemd guest's root
 # at /dev/vda (its initrd and unit expect vda and vdb).
 lab_disk_args() {
-	local w=$1 size=$2
+	local w=$1 size=$2 bus=${3:-virtio}
 	DISK_ARGS=()
 	[ -n "$size" ] || return 0
 	rm -f "$w/disk.img"
 	truncate -s "$size" "$w/disk.img"
+	case $bus in
+	virtio) bus=virtio-blk-pci ;;
+	nvme) ;;
+	*) lab_die "unknown scratch disk bus '$bus' (virtio, nvme)" ;;
+	esac
 	DISK_ARGS=(-drive "file=$w/disk.img,format=raw,if=none,id=scratch"
-		-device virtio-blk-pci,drive=scratch,serial=lab-scratch,addr=0x10)
+		-device "$bus,drive=scratch,serial=lab-scratch,addr=0x10")
 }
 
 # lab_console_forward WORKDIR PID PREFIX: stream console.log to stderr as

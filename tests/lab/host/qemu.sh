@@ -65,14 +65,24 @@ lab_disk_args() {
 }
 
 # lab_console_forward WORKDIR PID PREFIX: stream console.log to stderr as
-# TAP comments until PID exits; forward machine check requests.
+# TAP comments until PID exits; forward machine check requests.  A kernel
+# that reports a soft lockup before the guest announced LAB-BOOTED is hung
+# in its own start-up (seen under TCG: PID 1 stuck on CPU 0 before init,
+# 1 boot in ~30 while the host was loaded) and would only wait out the
+# scenario's timeout: QEMU is stopped at once, and lab_qemu_boot boots
+# once more as after any crash before the scenario ran.
 lab_console_forward() {
-	local w=$1 pid=$2 prefix=$3 line
+	local w=$1 pid=$2 prefix=$3 line booted=
 	tail -n +1 -s 0.2 -F --pid="$pid" "$w/console.log" 2>/dev/null | {
 		declare -A sent=()
 		while IFS= read -r line; do
 			line=${line//$'\r'/}
 			printf '# %s| %s\n' "$prefix" "$line" >&2
+			[[ $line != *LAB-BOOTED* ]] || booted=1
+			if [ -z "$booted" ] && [[ $line == *'BUG: soft lockup'* ]] && [ -s "$w/qemu.pid" ]; then
+				lab_info "the kernel hung while booting ($line): stopping QEMU"
+				kill "$(cat "$w/qemu.pid")" 2>/dev/null || true
+			fi
 			[[ $line =~ LAB-MCE-REQUEST\ id=([0-9]+)\ gpa=(0x[0-9a-f]+) ]] || continue
 			[ -z "${sent[${BASH_REMATCH[1]}]:-}" ] || continue
 			sent[${BASH_REMATCH[1]}]=1

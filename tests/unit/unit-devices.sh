@@ -54,17 +54,21 @@ grep -q 'KERNEL=="pmem\*", RUN+="@pkglibexecdir@/allow-devices $kernel"' "$top_s
 	bad "70-pmemheal.rules does not run allow-devices for pmem block devices"
 
 # allow-devices against a fake sysfs: pmem0 and its partition on an
-# nvdimm bus, pmem1.2 too, an NVMe disk, and a "pmem9" of another driver.
+# nvdimm bus, pmem1.2 too, a sector-mode pmem2s and its partition, an NVMe
+# disk, and a "pmem9" of another driver.
 T=$(mktemp -d "${TMPDIR:-/tmp}/unit-devices.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/sys/class/block" "$T/bin" \
 	"$T/sys/devices/platform/e820_pmem/ndbus0/region0/namespace0.0/block/pmem0/pmem0p1" \
 	"$T/sys/devices/pci0000:00/0000:00:03.0/virtio0/ndbus1/region1/namespace1.2/block/pmem1.2" \
+	"$T/sys/devices/LNXSYSTM:00/ACPI0012:00/ndbus2/region2/btt2.0/block/pmem2s/pmem2s1" \
 	"$T/sys/devices/pci0000:00/0000:00:10.0/nvme/nvme0/nvme0n1" \
 	"$T/sys/devices/virtual/block/pmem9"
 ln -s ../../devices/platform/e820_pmem/ndbus0/region0/namespace0.0/block/pmem0 "$T/sys/class/block/pmem0"
 ln -s ../../devices/platform/e820_pmem/ndbus0/region0/namespace0.0/block/pmem0/pmem0p1 "$T/sys/class/block/pmem0p1"
 ln -s ../../devices/pci0000:00/0000:00:03.0/virtio0/ndbus1/region1/namespace1.2/block/pmem1.2 "$T/sys/class/block/pmem1.2"
+ln -s ../../devices/LNXSYSTM:00/ACPI0012:00/ndbus2/region2/btt2.0/block/pmem2s "$T/sys/class/block/pmem2s"
+ln -s ../../devices/LNXSYSTM:00/ACPI0012:00/ndbus2/region2/btt2.0/block/pmem2s/pmem2s1 "$T/sys/class/block/pmem2s1"
 ln -s ../../devices/pci0000:00/0000:00:10.0/nvme/nvme0/nvme0n1 "$T/sys/class/block/nvme0n1"
 ln -s ../../devices/virtual/block/pmem9 "$T/sys/class/block/pmem9"
 printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>"%s/calls"\n' "$T" >"$T/bin/systemctl"
@@ -75,12 +79,12 @@ want_call() { # $1: what, $2: the one systemctl call expected ("" none)
 	rm -f "$T/calls"
 }
 allow && want_call "at start: every pmem device on an nvdimm bus, in one call" \
-	"--no-ask-password set-property --runtime pmemheald.service DeviceAllow=/dev/pmem0 r DeviceAllow=/dev/pmem0p1 r DeviceAllow=/dev/pmem1.2 r" ||
+	"--no-ask-password set-property --runtime pmemheald.service DeviceAllow=/dev/pmem0 r DeviceAllow=/dev/pmem0p1 r DeviceAllow=/dev/pmem1.2 r DeviceAllow=/dev/pmem2s r DeviceAllow=/dev/pmem2s1 r" ||
 	bad "allow-devices failed"
 allow pmem0p1 && want_call "from udev: the one device named" \
 	"--no-ask-password set-property --runtime pmemheald.service DeviceAllow=/dev/pmem0p1 r" ||
 	bad "allow-devices pmem0p1 failed"
-for name in nvme0n1 pmem9 ../pmem0 'pmem0 r DeviceAllow=block-blkext' pmem7 ''; do
+for name in nvme0n1 pmem9 pmem0x ../pmem0 "$(printf 'pmem0\npmem1.2')" 'pmem0 r DeviceAllow=block-blkext' pmem7 ''; do
 	if allow "$name" 2>/dev/null; then
 		bad "allow-devices '$name' succeeded"
 	else

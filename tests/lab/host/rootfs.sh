@@ -88,6 +88,11 @@ lab_rootfs_prepare() {
 	# cpio on 6.1) that TCG takes seconds to unpack and udev more to probe.
 	# Written before the kernel and initramfs-tools are installed, so the
 	# one initrd they build is already the small one.
+	# The journal is volatile, and large enough never to rotate during a
+	# scenario: on systemd 257 a reader that meets a rotation ignores the
+	# file ("... is truncated, ignoring file", systemd#40053), and lab 31
+	# then found none of the daemon's entries.  The default size (a share
+	# of /run) rotated several times in lab 37.
 	# The root is a snapshot, so what a boot writes never reaches the next:
 	# without the stamps systemd-update-done leaves (newer than /usr) every
 	# trixie boot would run the ConditionNeedsUpdate= units (ldconfig, the
@@ -103,7 +108,7 @@ lab_rootfs_prepare() {
 		--customize-hook="chroot \"\$1\" systemctl mask $(echo $mask)" \
 		--customize-hook="mkdir -p \"\$1/etc/systemd/system-generators\" && for g in $(echo $gens); do
 			ln -s /dev/null \"\$1/etc/systemd/system-generators/\$g\" || exit 1; done" \
-		--customize-hook='mkdir -p "$1/etc/systemd/journald.conf.d" && printf "[Journal]\nStorage=volatile\n" >"$1/etc/systemd/journald.conf.d/lab.conf"' \
+		--customize-hook='mkdir -p "$1/etc/systemd/journald.conf.d" && printf "[Journal]\nStorage=volatile\nRuntimeMaxUse=256M\nRuntimeMaxFileSize=128M\n" >"$1/etc/systemd/journald.conf.d/lab.conf"' \
 		--customize-hook='echo lab >"$1/etc/hostname"' \
 		--customize-hook='touch "$1/etc/.updated" "$1/var/.updated"' \
 		"$s" "$tmp/root" "${srcs[@]}" \

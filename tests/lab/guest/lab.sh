@@ -333,6 +333,31 @@ lab_heald_status() { systemctl show -P StatusText pmemheald.service; }
 # lab_heald_journal: the daemon's messages of this boot, text only.
 lab_heald_journal() { journalctl -b -u pmemheald.service -o cat --no-pager; }
 
+# journalctl, read again when systemd 257's reader skipped the journal file
+# because journald was growing it at that moment: such a read prints
+# "... is truncated, ignoring file" and exits 0 with entries missing
+# (systemd#40053; seen in labs 31 and 37 on Debian 13).  At most 50 reads.
+# Follow mode streams and is not wrapped; run it in the background as
+# `command journalctl -f ... &`, so that $! is journalctl and not a shell.
+journalctl() {
+	case " $* " in *" -f "* | *" --follow "*) command journalctl "$@"; return ;; esac
+	_jo=$(mktemp) && _je=$(mktemp) || return 1
+	_jn=0
+	while :; do
+		_jrc=0
+		command journalctl "$@" >"$_jo" 2>"$_je" || _jrc=$?
+		grep -q 'is truncated, ignoring file' "$_je" || break
+		_jn=$((_jn + 1))
+		[ "$_jn" -lt 50 ] || break
+		sleep 0.1
+	done
+	[ "$_jn" = 0 ] || echo "LAB: journalctl: the journal file was mid-growth, read $((_jn + 1)) times" >&2
+	cat "$_jo"
+	cat "$_je" >&2
+	rm -f "$_jo" "$_je"
+	return "$_jrc"
+}
+
 # lab_heald_logged EREGEX: the daemon logged a matching message this boot.
 lab_heald_logged() { lab_heald_journal | grep -Eq -- "$1"; }
 

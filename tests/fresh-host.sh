@@ -83,6 +83,10 @@ run_in_root() {
 	local n=$1 cmd=$2
 	unshare --mount --propagation private /bin/bash -euc '
 		root=$1 cache=$2 cmd=$3
+		# The root is a mount of its own, as on a machine: otherwise the
+		# chroot sees no mount for "/" and `pmemheal policy /` cannot
+		# place it (a lab cache bound on the same disk used to hide that).
+		mount --bind "$root" "$root"
 		mount --rbind /dev "$root/dev"
 		mount -t proc proc "$root/proc"
 		mount --rbind /sys "$root/sys"

@@ -849,12 +849,25 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 {
 	struct lrow *rows = NULL;
 	size_t n_rows = 0;
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *seen = NULL;
 	int r;
 
 	r = load_rows(l, ns_id, &rows, &n_rows);
 	if (r < 0)
 		return r;
+	/* Every listed range is written back on every scan (last_seen): the
+	 * statement is compiled once per scan, not once per range.  Compiled
+	 * per range, comparing 512 listed ranges took about 110 ms a scan under
+	 * TCG (lab 37), and a repair that clears them one by one scans after
+	 * every clear. */
+	r = prepare(l, &seen, "UPDATE ranges SET start = ?, count = ?, device = ?, origin = ?, in_kernel = 1, "
+			      "last_seen = ?, last_boot = ?, state = ? WHERE id = ?");
+	if (r < 0) {
+		for (size_t k = 0; k < n_rows; k++)
+			free(rows[k].boot);
+		free(rows);
+		return r;
+	}
 
 	for (size_t i = 0; r == 0 && i < n_obs; i++) {
 		const struct ph_observation *o = &obs[i];
@@ -933,21 +946,18 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			if (r < 0)
 				break;
 
-			r = prepare(l, &st, "UPDATE ranges SET start = ?, count = ?, device = ?, origin = ?, in_kernel = 1, "
-					    "last_seen = ?, last_boot = ?, state = ? WHERE id = ?");
-			if (r < 0)
-				break;
-			sqlite3_bind_int64(st, 1, (sqlite3_int64)o->start);
-			sqlite3_bind_int64(st, 2, (sqlite3_int64)o->count);
-			sqlite3_bind_text(st, 3, o->device, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 4, origin_string(o->origin), -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
-			sqlite3_bind_text(st, 6, boot_id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 7, ph_state_to_string(reappeared ? PH_STATE_NEW : keep->state), -1,
+			sqlite3_reset(seen);
+			sqlite3_clear_bindings(seen);
+			sqlite3_bind_int64(seen, 1, (sqlite3_int64)o->start);
+			sqlite3_bind_int64(seen, 2, (sqlite3_int64)o->count);
+			sqlite3_bind_text(seen, 3, o->device, -1, SQLITE_STATIC);
+			sqlite3_bind_text(seen, 4, origin_string(o->origin), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(seen, 5, (sqlite3_int64)now);
+			sqlite3_bind_text(seen, 6, boot_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(seen, 7, ph_state_to_string(reappeared ? PH_STATE_NEW : keep->state), -1,
 					  SQLITE_STATIC);
-			sqlite3_bind_int64(st, 8, keep->id);
-			r = step_done(l, st);
-			sqlite3_finalize(st);
+			sqlite3_bind_int64(seen, 8, keep->id);
+			r = step_done(l, seen);
 			if (r < 0)
 				break;
 			keep->matched = true;
@@ -997,6 +1007,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 				 row->count);
 	}
 
+	sqlite3_finalize(seen);
 	for (size_t k = 0; k < n_rows; k++)
 		free(rows[k].boot);
 	free(rows);

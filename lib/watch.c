@@ -25,6 +25,20 @@
 
 #define RELOAD_DEBOUNCE_USEC (200 * 1000ULL)
 
+/* A burst of POLLPRI wake-ups becomes one scan.  Every scan reads every
+ * list and compares it with the ledger: its cost grows with the number of
+ * ranges, and a repair that clears one range of hundreds wakes us once per
+ * clear, so one scan per wake-up is quadratic.  A wake-up within a scan's
+ * "shadow" (SCAN_SHADOW_FACTOR times the last scan's own cost after it
+ * ended, at most SCAN_SHADOW_MAX_USEC) waits for the shadow to end, and all
+ * wake-ups meanwhile share that one scan: scans after wake-ups take at
+ * most a fifth of the loop's time.  A wake-up after a quiet spell is
+ * scanned at once.  Nothing is lost: the deferred scan reads the lists
+ * after the last wake-up, and any scan that runs first (periodic, udev)
+ * stands for it. */
+#define SCAN_SHADOW_FACTOR 4
+#define SCAN_SHADOW_MAX_USEC (1000 * 1000ULL)
+
 /* ---- bbwatch ----------------------------------------------------------- */
 
 struct ph_bbwatch {
@@ -205,6 +219,11 @@ struct ph_monitor {
 	sd_event_source *udev_src, *rescan_src, *reload_src;
 	uint64_t rescan_usec;
 
+	/* wake-ups waiting for the shadow of the last scan to end */
+	sd_event_source *pollpri_src;
+	char *pollpri_trigger; /* the first one's trigger; NULL when none waits */
+	uint64_t scan_end_usec, scan_cost_usec;
+
 	char **errors; /* last error per list, so each is logged once */
 	size_t n_errors;
 	uint64_t wake_usec;
@@ -239,6 +258,8 @@ _public_ struct ph_monitor *ph_monitor_free(struct ph_monitor *m)
 	sd_event_source_disable_unref(m->udev_src);
 	sd_event_source_disable_unref(m->rescan_src);
 	sd_event_source_disable_unref(m->reload_src);
+	sd_event_source_disable_unref(m->pollpri_src);
+	free(m->pollpri_trigger);
 	ph_udevwatch_free(m->udev);
 	sd_event_unref(m->event);
 	ph_topology_free(m->topo);
@@ -307,10 +328,18 @@ _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 {
 	_cleanup_(ph_scan_freep) struct ph_scan *scan = NULL;
 	struct scan_cb s = { .m = m, .trigger = trigger };
+	uint64_t t0 = mono_now();
 	int r;
 
 	if (strncmp(trigger, "pollpri", 7) != 0)
-		m->wake_usec = mono_now();
+		m->wake_usec = t0;
+	/* This scan reads the lists after every wake-up that waits: it is
+	 * theirs too (the caller's trigger may be one of them). */
+	if (m->pollpri_trigger && m->pollpri_trigger != trigger) {
+		free(m->pollpri_trigger);
+		m->pollpri_trigger = NULL;
+		(void)sd_event_source_set_enabled(m->pollpri_src, SD_EVENT_OFF);
+	}
 	r = ph_source_scan(m->ctx, m->topo, &scan);
 	if (r < 0)
 		return r;
@@ -324,6 +353,10 @@ _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 			return r;
 		}
 	}
+	/* The cost that matters is the whole scan: reading the lists, and
+	 * comparing them with the ledger (the larger part). */
+	m->scan_end_usec = mono_now();
+	m->scan_cost_usec = m->scan_end_usec - t0;
 	if (m->ops && m->ops->scanned)
 		m->ops->scanned(m->userdata, trigger, s.changes);
 	return (int)MIN(s.changes, (unsigned)INT32_MAX);
@@ -500,14 +533,18 @@ _public_ int ph_monitor_new(struct ph_ctx *ctx, struct ph_ledger *ledger,
 
 /* ---- event handlers ----------------------------------------------------- */
 
+static int on_pollpri_due(sd_event_source *src, uint64_t usec, void *userdata);
+
 static int on_pollpri(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
 	struct watch_entry *e = userdata;
 	struct ph_monitor *m = e->m;
 	_cleanup_free_ char *trigger = NULL;
+	uint64_t until;
 	int r;
 
-	m->wake_usec = mono_now();
+	if (!m->pollpri_trigger)
+		m->wake_usec = mono_now(); /* the first of a burst: latency counts from it */
 	/* kernfs reports EPOLLERR|EPOLLPRI on every notification, not only
 	 * after removal: only a failed read says the device has gone. */
 	r = ph_bbwatch_rearm(e->w);
@@ -517,12 +554,45 @@ static int on_pollpri(sd_event_source *src, int fd, uint32_t revents, void *user
 		e->src = sd_event_source_disable_unref(e->src);
 		return 0;
 	}
+	if (m->pollpri_trigger)
+		return 0; /* a scan is already due, and will read this list too */
 	if (asprintf(&trigger, "pollpri %s", ph_bbwatch_get_path(e->w)) < 0)
 		return 0;
+	until = m->scan_end_usec + MIN(m->scan_cost_usec * SCAN_SHADOW_FACTOR, SCAN_SHADOW_MAX_USEC);
+	if (m->wake_usec < until) {
+		if (!m->pollpri_src)
+			r = sd_event_add_time(m->event, &m->pollpri_src, CLOCK_MONOTONIC, until, 0,
+					      on_pollpri_due, m);
+		else
+			r = sd_event_source_set_time(m->pollpri_src, until);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(m->pollpri_src, SD_EVENT_ONESHOT);
+		if (r >= 0) {
+			m->pollpri_trigger = TAKE_PTR(trigger);
+			return 0;
+		}
+		ph_warn(m->ctx, "Cannot defer the scan after a wake-up of %s: %s, scanning now",
+			ph_bbwatch_get_path(e->w), strerror(-r));
+	}
 	r = ph_monitor_scan(m, trigger);
 	if (r < 0)
 		ph_warn(m->ctx, "Scan after a wake-up of %s failed: %s, ignoring",
 			ph_bbwatch_get_path(e->w), strerror(-r));
+	return 0;
+}
+
+/* The shadow of the last scan has ended: one scan for every wake-up in it. */
+static int on_pollpri_due(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct ph_monitor *m = userdata;
+	_cleanup_free_ char *trigger = TAKE_PTR(m->pollpri_trigger);
+	int r;
+
+	if (!trigger)
+		return 0;
+	r = ph_monitor_scan(m, trigger);
+	if (r < 0)
+		ph_warn(m->ctx, "Scan after a wake-up (%s) failed: %s, ignoring", trigger, strerror(-r));
 	return 0;
 }
 

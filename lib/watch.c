@@ -334,8 +334,8 @@ _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 	if (strncmp(trigger, "pollpri", 7) != 0)
 		m->wake_usec = t0;
 	/* This scan reads the lists after every wake-up that waits: it is
-	 * theirs too (the caller's trigger may be one of them). */
-	if (m->pollpri_trigger && m->pollpri_trigger != trigger) {
+	 * theirs too. */
+	if (m->pollpri_trigger) {
 		free(m->pollpri_trigger);
 		m->pollpri_trigger = NULL;
 		(void)sd_event_source_set_enabled(m->pollpri_src, SD_EVENT_OFF);

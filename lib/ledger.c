@@ -71,12 +71,16 @@ static const char *const schema_v2 =
 	"  detail TEXT);"
 	"CREATE INDEX intents_state ON intents (state);";
 
+/* Compiled statements kept for reuse, per connection (see prepare()). */
+#define STMT_CACHE_SIZE 24
+
 struct ph_ledger {
 	struct ph_ctx *ctx;
 	sqlite3 *db;
 	char *path;
 	char *moved_aside;
 	bool readonly;
+	sqlite3_stmt *idle[STMT_CACHE_SIZE]; /* reset, unbound, not in use */
 };
 
 static const char *const state_names[_PH_STATE_MAX] = {
@@ -245,13 +249,49 @@ static int exec(struct ph_ledger *l, const char *sql)
 	return db_errno(l->db, rc);
 }
 
+/*
+ * prepare() and unprepare() bracket every use of a statement.  Compiling
+ * SQL costs far more than running these statements, and the ledger runs
+ * the same few on every scan, range and page: a statement given back is
+ * kept (reset, bindings cleared) and handed out again for the same SQL.
+ * One holder at a time: while a statement is out, asking for the same SQL
+ * (a callback that reads the ledger inside a loop over it) compiles
+ * another, which is kept or finalized when given back.
+ */
 static int prepare(struct ph_ledger *l, sqlite3_stmt **st, const char *sql)
 {
-	int rc = sqlite3_prepare_v2(l->db, sql, -1, st, NULL);
+	int rc;
 
+	for (size_t i = 0; i < ELEMENTSOF(l->idle); i++)
+		if (l->idle[i] && strcmp(sqlite3_sql(l->idle[i]), sql) == 0) {
+			*st = TAKE_PTR(l->idle[i]);
+			return 0;
+		}
+	rc = sqlite3_prepare_v3(l->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
 	if (rc != SQLITE_OK)
 		ph_err(l->ctx, "%s: %s", l->path, sqlite3_errmsg(l->db));
 	return db_errno(l->db, rc);
+}
+
+static void unprepare(struct ph_ledger *l, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	(void)sqlite3_reset(st); /* its error was the last step's, seen there */
+	(void)sqlite3_clear_bindings(st);
+	for (size_t i = 0; i < ELEMENTSOF(l->idle); i++)
+		if (!l->idle[i]) {
+			l->idle[i] = st;
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+/* Before the connection closes: a kept statement belongs to it. */
+static void drop_statements(struct ph_ledger *l)
+{
+	for (size_t i = 0; i < ELEMENTSOF(l->idle); i++)
+		sqlite3_finalize(TAKE_PTR(l->idle[i]));
 }
 
 static int step_done(struct ph_ledger *l, sqlite3_stmt *st)
@@ -267,6 +307,7 @@ _public_ struct ph_ledger *ph_ledger_free(struct ph_ledger *l)
 {
 	if (!l)
 		return NULL;
+	drop_statements(l);
 	sqlite3_close_v2(l->db);
 	ph_ctx_unref(l->ctx);
 	free(l->path);
@@ -505,6 +546,7 @@ _public_ int ph_ledger_open(struct ph_ctx *ctx, const char *state_dir, unsigned 
 
 	/* Damaged: keep it for inspection, start afresh; the caller's next
 	 * scan rebuilds the ledger from the kernel's lists. */
+	drop_statements(l);
 	sqlite3_close_v2(l->db);
 	l->db = NULL;
 	r = move_aside(l);
@@ -567,7 +609,7 @@ _public_ int ph_ledger_foreach(struct ph_ledger *l, const char *ns_id, ph_row_fn
 		ph_err(l->ctx, "%s: %s", l->path, sqlite3_errmsg(l->db));
 		r = sql_errno(rc);
 	}
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return r < 0 ? r : 0;
 }
 
@@ -586,7 +628,7 @@ _public_ int ph_ledger_count(struct ph_ledger *l, uint64_t counts[_PH_STATE_MAX]
 		if (ph_state_from_string((const char *)sqlite3_column_text(st, 0), &s) == 0)
 			counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return rc == SQLITE_DONE ? 0 : sql_errno(rc);
 }
 
@@ -601,7 +643,7 @@ _public_ int ph_ledger_count_listed(struct ph_ledger *l, uint64_t *ret)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*ret = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return rc == SQLITE_ROW ? 0 : sql_errno(rc);
 }
 
@@ -634,7 +676,7 @@ _public_ int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sql_errno(rc);
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return r < 0 ? r : 0;
 }
 
@@ -653,32 +695,8 @@ static int add_history(struct ph_ledger *l, int64_t id, uint64_t now, const char
 	sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
 	r = step_done(l, st);
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return r;
-}
-
-struct emit {
-	ph_change_fn fn;
-	void *userdata;
-	enum ph_change_type type;
-	uint64_t old_start, old_count;
-};
-
-static int emit_row(void *userdata, const struct ph_range_row *row)
-{
-	struct emit *e = userdata;
-	struct ph_change c = { .type = e->type, .row = *row, .old_start = e->old_start, .old_count = e->old_count };
-
-	e->fn(e->userdata, &c);
-	return 0;
-}
-
-static int emit_change(struct ph_ledger *l, int64_t id, enum ph_change_type type, uint64_t old_start,
-		       uint64_t old_count, ph_change_fn fn, void *userdata)
-{
-	struct emit e = { fn, userdata, type, old_start, old_count };
-
-	return fn ? ph_ledger_get_range(l, id, emit_row, &e) : 0;
 }
 
 /* Changes are reported after the transaction commits, so that callbacks
@@ -688,6 +706,29 @@ struct pending {
 	enum ph_change_type type;
 	uint64_t old_start, old_count;
 };
+
+struct emit {
+	ph_change_fn fn;
+	void *userdata;
+	const struct pending *p;
+};
+
+static int emit_row(void *userdata, const struct ph_range_row *row)
+{
+	struct emit *e = userdata;
+	struct ph_change c = { .type = e->p->type, .row = *row, .old_start = e->p->old_start,
+			       .old_count = e->p->old_count };
+
+	e->fn(e->userdata, &c);
+	return 0;
+}
+
+static int emit_change(struct ph_ledger *l, const struct pending *p, ph_change_fn fn, void *userdata)
+{
+	struct emit e = { fn, userdata, p };
+
+	return fn ? ph_ledger_get_range(l, p->id, emit_row, &e) : 0;
+}
 
 struct pendings {
 	struct pending *v;
@@ -719,11 +760,11 @@ _public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state 
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		unprepare(l, st);
 		return rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
 	}
 	r = ph_state_from_string((const char *)sqlite3_column_text(st, 0), &from);
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	if (r < 0)
 		return -EBADMSG;
 	if (!ph_state_transition_ok(from, to)) {
@@ -739,7 +780,7 @@ _public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state 
 		sqlite3_bind_text(st, 1, ph_state_to_string(to), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, id);
 		r = step_done(l, st);
-		sqlite3_finalize(st);
+		unprepare(l, st);
 	}
 	if (r == 0)
 		r = add_history(l, id, now, event ? event : "state", ph_state_to_string(to), detail);
@@ -803,7 +844,7 @@ static int load_rows(struct ph_ledger *l, const char *ns_id, struct lrow **ret, 
 		(void)ph_state_from_string((const char *)sqlite3_column_text(st, 3), &v[n].state);
 		n++;
 	}
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sql_errno(rc);
 	if (r < 0) {
@@ -849,25 +890,12 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 {
 	struct lrow *rows = NULL;
 	size_t n_rows = 0;
-	sqlite3_stmt *st = NULL, *seen = NULL;
+	sqlite3_stmt *st = NULL;
 	int r;
 
 	r = load_rows(l, ns_id, &rows, &n_rows);
 	if (r < 0)
 		return r;
-	/* Every listed range is written back on every scan (last_seen): the
-	 * statement is compiled once per scan, not once per range.  Compiled
-	 * per range, comparing 512 listed ranges took about 110 ms a scan under
-	 * TCG (lab 37), and a repair that clears them one by one scans after
-	 * every clear. */
-	r = prepare(l, &seen, "UPDATE ranges SET start = ?, count = ?, device = ?, origin = ?, in_kernel = 1, "
-			      "last_seen = ?, last_boot = ?, state = ? WHERE id = ?");
-	if (r < 0) {
-		for (size_t k = 0; k < n_rows; k++)
-			free(rows[k].boot);
-		free(rows);
-		return r;
-	}
 
 	for (size_t i = 0; r == 0 && i < n_obs; i++) {
 		const struct ph_observation *o = &obs[i];
@@ -897,7 +925,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
 			sqlite3_bind_text(st, 8, boot_id, -1, SQLITE_STATIC);
 			r = step_done(l, st);
-			sqlite3_finalize(st);
+			unprepare(l, st);
 			if (r < 0)
 				break;
 			id = sqlite3_last_insert_rowid(l->db);
@@ -928,14 +956,14 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 					sqlite3_bind_int64(st, 1, keep->id);
 					sqlite3_bind_int64(st, 2, rows[k].id);
 					r = step_done(l, st);
-					sqlite3_finalize(st);
+					unprepare(l, st);
 				}
 				if (r == 0) {
 					r = prepare(l, &st, "DELETE FROM ranges WHERE id = ?");
 					if (r == 0) {
 						sqlite3_bind_int64(st, 1, rows[k].id);
 						r = step_done(l, st);
-						sqlite3_finalize(st);
+						unprepare(l, st);
 					}
 				}
 				if (r == 0)
@@ -946,18 +974,21 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			if (r < 0)
 				break;
 
-			sqlite3_reset(seen);
-			sqlite3_clear_bindings(seen);
-			sqlite3_bind_int64(seen, 1, (sqlite3_int64)o->start);
-			sqlite3_bind_int64(seen, 2, (sqlite3_int64)o->count);
-			sqlite3_bind_text(seen, 3, o->device, -1, SQLITE_STATIC);
-			sqlite3_bind_text(seen, 4, origin_string(o->origin), -1, SQLITE_STATIC);
-			sqlite3_bind_int64(seen, 5, (sqlite3_int64)now);
-			sqlite3_bind_text(seen, 6, boot_id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(seen, 7, ph_state_to_string(reappeared ? PH_STATE_NEW : keep->state), -1,
+			r = prepare(l, &st, "UPDATE ranges SET start = ?, count = ?, device = ?, origin = ?, in_kernel = 1, "
+					    "last_seen = ?, last_boot = ?, state = ? WHERE id = ?");
+			if (r < 0)
+				break;
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)o->start);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)o->count);
+			sqlite3_bind_text(st, 3, o->device, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, origin_string(o->origin), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+			sqlite3_bind_text(st, 6, boot_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 7, ph_state_to_string(reappeared ? PH_STATE_NEW : keep->state), -1,
 					  SQLITE_STATIC);
-			sqlite3_bind_int64(seen, 8, keep->id);
-			r = step_done(l, seen);
+			sqlite3_bind_int64(st, 8, keep->id);
+			r = step_done(l, st);
+			unprepare(l, st);
 			if (r < 0)
 				break;
 			keep->matched = true;
@@ -998,7 +1029,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			break;
 		sqlite3_bind_int64(st, 1, row->id);
 		r = step_done(l, st);
-		sqlite3_finalize(st);
+		unprepare(l, st);
 		if (r == 0)
 			r = add_history(l, row->id, now, same_boot ? "no longer listed" : "not listed since reboot",
 					clear ? "cleared" : NULL, NULL);
@@ -1007,7 +1038,6 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 				 row->count);
 	}
 
-	sqlite3_finalize(seen);
 	for (size_t k = 0; k < n_rows; k++)
 		free(rows[k].boot);
 	free(rows);
@@ -1048,7 +1078,7 @@ _public_ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, siz
 	if (r < 0)
 		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 	for (size_t i = 0; r == 0 && i < p.n; i++)
-		r = emit_change(l, p.v[i].id, p.v[i].type, p.v[i].old_start, p.v[i].old_count, fn, userdata);
+		r = emit_change(l, &p.v[i], fn, userdata);
 	free(p.v);
 	return r;
 }
@@ -1075,7 +1105,7 @@ _public_ int ph_ledger_intent_begin(struct ph_ledger *l, int64_t range_id, uint6
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
 	r = step_done(l, st);
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	if (r == 0)
 		*ret_id = sqlite3_last_insert_rowid(l->db);
 	return r;
@@ -1100,7 +1130,7 @@ static int intent_update(struct ph_ledger *l, int64_t id, const char *sql, int s
 	r = step_done(l, st);
 	if (r == 0 && sqlite3_changes(l->db) != 1)
 		r = -ENOENT;
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return r;
 }
 
@@ -1142,7 +1172,7 @@ _public_ int ph_ledger_intents_running(struct ph_ledger *l, ph_intent_fn fn, voi
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sql_errno(rc);
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return r < 0 ? r : 0;
 }
 
@@ -1163,7 +1193,7 @@ _public_ int ph_ledger_get_range(struct ph_ledger *l, int64_t id, ph_row_fn fn, 
 		r = fn(userdata, &row);
 	} else
 		r = rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
-	sqlite3_finalize(st);
+	unprepare(l, st);
 	return r < 0 ? r : 0;
 }
 

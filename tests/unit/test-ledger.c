@@ -243,6 +243,49 @@ static void test_callback_writes(void **state)
 	assert_int_equal(st, PH_STATE_MAPPED);
 }
 
+/* Statements are kept and handed out again, one holder at a time: a
+ * callback that runs the same query inside a loop over it gets its own,
+ * and neither loop disturbs the other. */
+struct nested {
+	struct ph_ledger *l;
+	unsigned outer, inner;
+	uint64_t sum;
+};
+
+static int count_inner(void *userdata, const struct ph_range_row *row)
+{
+	struct nested *n = userdata;
+
+	n->inner++;
+	n->sum += row->start;
+	return 0;
+}
+
+static int count_outer(void *userdata, const struct ph_range_row *row)
+{
+	struct nested *n = userdata;
+
+	n->outer++;
+	return ph_ledger_foreach(n->l, NULL, count_inner, n);
+}
+
+static void test_nested_queries(void **state)
+{
+	struct fixture *f = *state;
+	struct ph_observation a[] = { OBS(64, 8), OBS(128, 8), OBS(256, 8) };
+	struct nested n = { .l = f->l };
+
+	apply(f, a, 3, "boot1");
+	for (int round = 0; round < 3; round++) { /* fresh, then kept statements */
+		n.outer = n.inner = 0;
+		n.sum = 0;
+		assert_int_equal(ph_ledger_foreach(f->l, NULL, count_outer, &n), 0);
+		assert_int_equal(n.outer, 3);
+		assert_int_equal(n.inner, 9);
+		assert_int_equal(n.sum, 3 * (64 + 128 + 256));
+	}
+}
+
 /* The kernel lists at most 512 ranges; the ledger keeps them all. */
 static void test_beyond_512(void **state)
 {
@@ -896,6 +939,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callback_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_beyond_512, setup, teardown),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),

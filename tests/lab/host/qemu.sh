@@ -65,22 +65,48 @@ lab_disk_args() {
 }
 
 # lab_console_forward WORKDIR PID PREFIX: stream console.log to stderr as
-# TAP comments until PID exits; forward machine check requests.  A kernel
-# that reports a soft lockup before the guest announced LAB-BOOTED is hung
-# in its own start-up (seen under TCG: PID 1 stuck on CPU 0 before init,
-# 1 boot in ~30 while the host was loaded) and would only wait out the
-# scenario's timeout: QEMU is stopped at once, and lab_qemu_boot boots
-# once more as after any crash before the scenario ran.
+# TAP comments until PID exits; forward machine check requests.  A guest
+# that has not announced LAB-BOOTED is hung in its kernel's own start-up
+# when it reports a soft lockup (seen under TCG: PID 1 stuck on CPU 0 before
+# init, 1 boot in ~30 while the host was loaded), or when it has said
+# nothing by LAB_BOOT_DEADLINE seconds (default 150; a busybox boot takes
+# 4-9 s, a systemd one 13 s alone and about 30 s on average under the
+# suite's load; seen with 7.x: a kernel silent for the whole 300 s
+# timeout, 1 boot in ~300).  Either
+# way it would only wait out the scenario's timeout: QEMU is stopped at
+# once, boot-hung says why, and lab_qemu_boot boots once more as after any
+# crash before the scenario ran.
 lab_console_forward() {
-	local w=$1 pid=$2 prefix=$3 line booted=
+	local w=$1 pid=$2 prefix=$3 line part= booted= rc deadline=$((SECONDS + ${LAB_BOOT_DEADLINE:-150}))
 	tail -n +1 -s 0.2 -F --pid="$pid" "$w/console.log" 2>/dev/null | {
 		declare -A sent=()
-		while IFS= read -r line; do
+		while :; do
+			if [ -n "$booted" ]; then
+				IFS= read -r line || break
+			else
+				# A second at a time, to notice the deadline; a line
+				# cut by the timeout is kept and completed.
+				rc=0
+				IFS= read -r -t 1 line || rc=$?
+				if [ "$rc" -gt 128 ]; then
+					part+=$line
+					if [ "$SECONDS" -ge "$deadline" ] && [ -s "$w/qemu.pid" ]; then
+						lab_info "no LAB-BOOTED from the guest in ${LAB_BOOT_DEADLINE:-150} s: stopping QEMU"
+						echo "no LAB-BOOTED within ${LAB_BOOT_DEADLINE:-150} s" >"$w/boot-hung"
+						kill "$(cat "$w/qemu.pid")" 2>/dev/null || true
+						deadline=$((SECONDS + 3600))
+					fi
+					continue
+				fi
+				[ "$rc" = 0 ] || break
+				line=$part$line part=
+			fi
 			line=${line//$'\r'/}
 			printf '# %s| %s\n' "$prefix" "$line" >&2
 			[[ $line != *LAB-BOOTED* ]] || booted=1
 			if [ -z "$booted" ] && [[ $line == *'BUG: soft lockup'* ]] && [ -s "$w/qemu.pid" ]; then
 				lab_info "the kernel hung while booting ($line): stopping QEMU"
+				echo "$line" >"$w/boot-hung"
 				kill "$(cat "$w/qemu.pid")" 2>/dev/null || true
 			fi
 			[[ $line =~ LAB-MCE-REQUEST\ id=([0-9]+)\ gpa=(0x[0-9a-f]+) ]] || continue
@@ -121,13 +147,16 @@ lab_qemu_cleanup() {
 # in ~100), and the machine is booted once more, saying so.  A crash
 # after LAB-BOOTED is the scenario's and is never retried.
 lab_qemu_boot() {
+	local why
 	lab_qemu_boot_once "$@"
-	if [ -z "$LAB_KERNEL_SEEN" ] && [ "${LAB_RESULT%% *}" = FAIL ] &&
-		tr -d '\r' <"$1/console.log" | grep -qE 'Kernel panic|Oops|BUG:'; then
-		lab_info "$3: the kernel crashed while booting, before the scenario ran: booting once more" \
-			"($(tr -d '\r' <"$1/console.log" | grep -m1 -oE '(Oops|BUG):.*|Kernel panic.*'))"
-		lab_qemu_boot_once "$@"
+	[ -z "$LAB_KERNEL_SEEN" ] && [ "${LAB_RESULT%% *}" = FAIL ] || return 0
+	if [ -s "$1/boot-hung" ]; then
+		why=$(cat "$1/boot-hung")
+	else
+		why=$(tr -d '\r' <"$1/console.log" | grep -m1 -oE '(Oops|BUG):.*|Kernel panic.*') || return 0
 	fi
+	lab_info "$3: the kernel crashed or hung while booting, before the scenario ran: booting once more ($why)"
+	lab_qemu_boot_once "$@"
 }
 
 lab_qemu_boot_once() {
@@ -135,7 +164,7 @@ lab_qemu_boot_once() {
 	: >"$w/console.log"
 	# A pid file left by an earlier boot of the scenario (QEMU killed by the
 	# timeout keeps it) must not name a process to the cleanup.
-	rm -f "$w/qemu.pid" "$w/mon.sock"
+	rm -f "$w/qemu.pid" "$w/mon.sock" "$w/boot-hung"
 	LAB_QEMU_WORKDIR=$w
 	timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -smp 2 -nodefaults \
 		-display none -no-reboot -serial "file:$w/console.log" \

@@ -705,7 +705,6 @@ struct pending {
 	int64_t id;
 	enum ph_change_type type;
 	uint64_t old_start, old_count;
-	bool by_repair;
 };
 
 struct emit {
@@ -718,7 +717,7 @@ static int emit_row(void *userdata, const struct ph_range_row *row)
 {
 	struct emit *e = userdata;
 	struct ph_change c = { .type = e->p->type, .row = *row, .old_start = e->p->old_start,
-			       .old_count = e->p->old_count, .by_repair = e->p->by_repair };
+			       .old_count = e->p->old_count };
 
 	e->fn(e->userdata, &c);
 	return 0;
@@ -737,14 +736,14 @@ struct pendings {
 };
 
 static int pend(struct pendings *p, int64_t id, enum ph_change_type type, uint64_t old_start,
-		uint64_t old_count, bool by_repair)
+		uint64_t old_count)
 {
 	struct pending *v = reallocarray(p->v, p->n + 1, sizeof(*v));
 
 	if (!v)
 		return -ENOMEM;
 	p->v = v;
-	v[p->n++] = (struct pending){ id, type, old_start, old_count, by_repair };
+	v[p->n++] = (struct pending){ id, type, old_start, old_count };
 	return 0;
 }
 
@@ -932,7 +931,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			id = sqlite3_last_insert_rowid(l->db);
 			r = add_history(l, id, now, "detected", "new", origin_string(o->origin));
 			if (r == 0)
-				r = pend(out, id, PH_CHANGE_NEW, o->start, o->count, false);
+				r = pend(out, id, PH_CHANGE_NEW, o->start, o->count);
 			continue;
 		}
 
@@ -1010,9 +1009,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			} else
 				continue; /* unchanged: no history, no change */
 			if (r == 0)
-				r = pend(out, keep->id, type, old_start, old_count,
-					 type == PH_CHANGE_SHRUNK && (keep->state == PH_STATE_REPAIRING ||
-								      keep->state == PH_STATE_CLEARED));
+				r = pend(out, keep->id, type, old_start, old_count);
 		}
 	}
 
@@ -1038,7 +1035,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 					clear ? "cleared" : NULL, NULL);
 		if (r == 0)
 			r = pend(out, row->id, same_boot ? PH_CHANGE_CLEARED : PH_CHANGE_FORGOTTEN, row->start,
-				 row->count, row->state == PH_STATE_REPAIRING || row->state == PH_STATE_CLEARED);
+				 row->count);
 	}
 
 	for (size_t k = 0; k < n_rows; k++)

@@ -72,10 +72,6 @@ struct ph_change {
 	enum ph_change_type type;
 	struct ph_range_row row;    /* after the change */
 	uint64_t old_start, old_count;
-	/* CLEARED and SHRUNK: the range's own repair cleared what the kernel
-	 * stopped listing, and records that itself (the range was being
-	 * repaired, or its repair had settled it as cleared) */
-	bool by_repair;
 };
 
 typedef void (*ph_change_fn)(void *userdata, const struct ph_change *c);

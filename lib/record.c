@@ -530,15 +530,8 @@ _public_ int ph_record_change(struct ph_recorder *rec, const struct ph_change *c
 		f.detail = "listed again after a reboot";
 		return ph_record(rec, PH_EVENT_DETECTED, &f);
 	case PH_CHANGE_CLEARED:
-		/* Its repair records "cleared" for the pages it verified, from
-		 * the repair's own thread: a second entry for the same clear
-		 * would tell the story twice, in either order. */
-		if (c->by_repair)
-			return 0;
 		return ph_record(rec, PH_EVENT_CLEARED, &f);
 	case PH_CHANGE_SHRUNK: {
-		if (c->by_repair)
-			return 0; /* as for CLEARED */
 		/* the old extent minus the new one: up to two pieces */
 		uint64_t old_end = c->old_start + c->old_count, end = c->row.start + c->row.count;
 		uint64_t head_end = MIN(c->row.start, old_end), tail_start = MAX(end, c->old_start);

@@ -110,55 +110,17 @@ static void test_lifecycle(void **state)
 	apply(f, shrunk, 1, "boot1");
 	assert_int_equal(f->changes[0].type, PH_CHANGE_SHRUNK);
 	assert_int_equal(f->changes[0].row.count, 4);
-	assert_false(f->changes[0].by_repair);
 
 	apply(f, NULL, 0, "boot1"); /* gone, same boot: cleared */
 	assert_int_equal(f->n, 1);
 	assert_int_equal(f->changes[0].type, PH_CHANGE_CLEARED);
 	assert_int_equal(f->changes[0].row.state, PH_STATE_CLEARED);
 	assert_false(f->changes[0].row.in_kernel);
-	assert_false(f->changes[0].by_repair); /* by someone else: ours to record */
 
 	apply(f, shrunk, 1, "boot1"); /* listed again after being healed */
 	assert_int_equal(f->changes[0].type, PH_CHANGE_NEW);
 	assert_int_equal(f->changes[0].row.state, PH_STATE_NEW);
 	assert_int_equal(rows(f), 1);
-}
-
-/* What the range's own repair cleared is its to record: the change says so,
- * whether the kernel drops the entry during the repair or after it. */
-static void test_cleared_by_repair(void **state)
-{
-	struct fixture *f = *state;
-	struct ph_observation a[] = { OBS(200, 16), OBS(400, 8) }, shrunk[] = { OBS(208, 8), OBS(400, 8) };
-	int64_t id, other;
-	uint64_t now = ph_now_usec();
-
-	apply(f, a, 2, "boot1");
-	assert_int_equal(f->n, 2);
-	id = f->changes[0].row.start == 200 ? f->changes[0].row.id : f->changes[1].row.id;
-	other = f->changes[0].row.start == 400 ? f->changes[0].row.id : f->changes[1].row.id;
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED, "mapped", NULL, now), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_PLANNED, "planned", NULL, now), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRING, "repairing", NULL, now), 0);
-
-	apply(f, shrunk, 2, "boot1"); /* its first page cleared mid-repair */
-	assert_int_equal(f->n, 1);
-	assert_int_equal(f->changes[0].type, PH_CHANGE_SHRUNK);
-	assert_true(f->changes[0].by_repair);
-
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_CLEARED, "cleared", NULL, now), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, other, PH_STATE_MAPPED, "mapped", NULL, now), 0);
-	apply(f, NULL, 0, "boot1"); /* both gone: one after its repair, one not repaired */
-	assert_int_equal(f->n, 2);
-	for (size_t i = 0; i < 2; i++) {
-		assert_int_equal(f->changes[i].type, PH_CHANGE_CLEARED);
-		assert_int_equal(f->changes[i].row.state, PH_STATE_CLEARED);
-		if (f->changes[i].row.id == id)
-			assert_true(f->changes[i].by_repair);
-		else
-			assert_false(f->changes[i].by_repair); /* cleared by someone else */
-	}
 }
 
 static void test_reboot(void **state)
@@ -973,7 +935,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cleared_by_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reboot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),

@@ -598,15 +598,6 @@ static void test_record_change(void **state)
 	assert_string_equal(summary(&l, 0), "cleared 216+8 partly cleared: 200+16 still listed");
 	capture_log_done(&l);
 
-	/* cleared by the range's own repair, which records that itself */
-	c.by_repair = true;
-	assert_int_equal(ph_record_change(rec, &c), 0);
-	assert_int_equal(l.n, 0);
-	c.type = PH_CHANGE_CLEARED;
-	assert_int_equal(ph_record_change(rec, &c), 0);
-	assert_int_equal(l.n, 0);
-	c.by_repair = false;
-
 	c.type = PH_CHANGE_FORGOTTEN;
 	assert_int_equal(ph_record_change(rec, &c), 0);
 	assert_int_equal(l.n, 0);

@@ -637,7 +637,9 @@ _public_ int ph_ledger_count_listed(struct ph_ledger *l, uint64_t *ret)
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	r = prepare(l, &st, "SELECT COUNT(*) FROM ranges WHERE in_kernel = 1");
+	/* A range a repairer verified cleared is no longer poisoned, though
+	 * the region's list may name it until the next scan. */
+	r = prepare(l, &st, "SELECT COUNT(*) FROM ranges WHERE in_kernel = 1 AND state != 'cleared'");
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
@@ -754,27 +756,35 @@ _public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state 
 	enum ph_state from;
 	int r, rc;
 
-	r = prepare(l, &st, "SELECT state FROM ranges WHERE id = ?");
+	/* Read and move in one transaction: another connection (the scan's
+	 * diff) may move the same row, and the first to move it wins. */
+	r = exec(l, "BEGIN IMMEDIATE");
 	if (r < 0)
 		return r;
+	r = prepare(l, &st, "SELECT state FROM ranges WHERE id = ?");
+	if (r < 0)
+		goto fail;
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		unprepare(l, st);
-		return rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
+		goto fail;
 	}
 	r = ph_state_from_string((const char *)sqlite3_column_text(st, 0), &from);
 	unprepare(l, st);
-	if (r < 0)
-		return -EBADMSG;
+	if (r < 0) {
+		r = -EBADMSG;
+		goto fail;
+	}
 	if (!ph_state_transition_ok(from, to)) {
 		ph_dbg(l->ctx, "range %" PRId64 ": %s -> %s is not allowed", id, ph_state_to_string(from),
 		       ph_state_to_string(to));
-		return -EINVAL;
+		r = -EINVAL;
+		goto fail;
 	}
-	r = exec(l, "BEGIN IMMEDIATE");
-	if (r < 0)
-		return r;
+	/* in_kernel is the diff's: a repairer verifies against the disk's
+	 * list only, and the region's may drop the range later. */
 	r = prepare(l, &st, "UPDATE ranges SET state = ? WHERE id = ?");
 	if (r == 0) {
 		sqlite3_bind_text(st, 1, ph_state_to_string(to), -1, SQLITE_STATIC);
@@ -786,6 +796,7 @@ _public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state 
 		r = add_history(l, id, now, event ? event : "state", ph_state_to_string(to), detail);
 	if (r == 0)
 		r = exec(l, "COMMIT");
+fail:
 	if (r < 0)
 		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 	return r;
@@ -1021,8 +1032,22 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 
 		if (!row->id || row->matched || !row->in_kernel)
 			continue;
-		/* A range being repaired is the repairer's to settle. */
-		clear = same_boot && row->state != PH_STATE_REPAIRING && !terminal(row->state);
+		/* A range being repaired is the repairer's to settle: it is
+		 * left listed, and looked at again once it is settled. */
+		if (row->state == PH_STATE_REPAIRING)
+			continue;
+		/* "cleared" is recorded once, by whoever moved the range there
+		 * (a repairer that verified it); then only the listing changes. */
+		if (same_boot && row->state == PH_STATE_CLEARED) {
+			r = prepare(l, &st, "UPDATE ranges SET in_kernel = 0 WHERE id = ?");
+			if (r < 0)
+				break;
+			sqlite3_bind_int64(st, 1, row->id);
+			r = step_done(l, st);
+			unprepare(l, st);
+			continue;
+		}
+		clear = same_boot && !terminal(row->state);
 		r = prepare(l, &st, clear ? "UPDATE ranges SET in_kernel = 0, state = 'cleared' WHERE id = ?"
 					  : "UPDATE ranges SET in_kernel = 0 WHERE id = ?");
 		if (r < 0)

@@ -115,6 +115,8 @@ const char *ph_ledger_get_moved_aside(const struct ph_ledger *l);
  * namespaces named in ns_ids (also those with none listed now, so that
  * cleared ranges are noticed); other namespaces are left alone.  boot_id
  * tells a reboot (lists start empty) from a clear.  now: microseconds.
+ * A range already cleared (by a repairer that verified it) leaves the list
+ * with no change to report: "cleared" is recorded once.
  */
 int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, size_t n_ns,
 		    const struct ph_observation *obs, size_t n_obs, const char *boot_id, uint64_t now,
@@ -130,7 +132,8 @@ int ph_ledger_foreach(struct ph_ledger *l, const char *ns_id, ph_row_fn fn, void
 int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn, void *userdata);
 /* Number of rows in each state (counts[_PH_STATE_MAX]). */
 int ph_ledger_count(struct ph_ledger *l, uint64_t counts[_PH_STATE_MAX]);
-/* Number of rows the kernel lists now. */
+/* Number of rows the kernel lists now, less those a repairer has verified
+ * cleared since the last scan (the region's list may lag the disk's). */
 int ph_ledger_count_listed(struct ph_ledger *l, uint64_t *ret);
 /* Whether a range still wants a repair: listed by the kernel and not
  * settled (new, mapped, planned, failed).  A repairing range belongs to

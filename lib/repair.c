@@ -3333,12 +3333,14 @@ static int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, c
 					      po->action == PH_ACTION_PUNCH ? "the page was punched (reads zeros)" :
 					      "the page was written as zeros");
 		}
-		rec_plan_page(r, j.cleared ? PH_EVENT_CLEARED : j.pinned ? PH_EVENT_PINNED : PH_EVENT_REPAIRED, plan, pg,
-			      pg->n_owners ? 0 : SIZE_MAX, range_id, s->ns->id, "ok", PH_FIELD_UNSET,
-			      j.cleared ? "the kernel no longer lists the page" :
-			      j.pinned ? (j.can_clear ? "the pinned block could not be cleared; it stays allocated" :
-						       "the bus cannot clear: the poisoned block stays allocated in quarantine") :
-			      NULL);
+		/* A pinned block is this page's own fact; a cleared page is
+		 * part of its range's "cleared", recorded once when the range
+		 * is settled (settle()). */
+		if (j.pinned && !j.cleared)
+			rec_plan_page(r, PH_EVENT_PINNED, plan, pg, pg->n_owners ? 0 : SIZE_MAX, range_id, s->ns->id,
+				      "ok", PH_FIELD_UNSET,
+				      j.can_clear ? "the pinned block could not be cleared; it stays allocated" :
+						    "the bus cannot clear: the poisoned block stays allocated in quarantine");
 	}
 	job_done(&j);
 	return 0;
@@ -3461,6 +3463,29 @@ static void rec_devdax(struct ph_repairer *r, enum ph_event e, const struct ph_n
 	(void)ph_record(r->rec, e, &f);
 }
 
+/* The range's outcome.  "cleared" is one fact about the whole range,
+ * recorded here once, when this repair moves it to cleared (every page
+ * verified unlisted); a scan that later finds the range gone from the
+ * kernel's list sees it cleared already and records nothing. */
+static void settle(struct ph_repairer *r, const struct ph_range_row *row, enum ph_state *cur, enum ph_state to,
+		   const char *detail)
+{
+	struct ph_event_fields f = PH_EVENT_INIT;
+	enum ph_state was = *cur;
+
+	(void)set_state(r, row->id, cur, to, "repair", detail);
+	if (was == *cur || *cur != PH_STATE_CLEARED || !r->rec)
+		return;
+	f.device = row->device; /* as the scan's events name it */
+	f.sector = row->start;
+	f.count = row->count;
+	f.range_id = row->id;
+	f.ns_id = row->ns_id;
+	f.result = "ok";
+	f.detail = "repaired and verified: the kernel no longer lists any of its pages";
+	(void)ph_record(r->rec, PH_EVENT_CLEARED, &f);
+}
+
 /* Clear each page the plan clears, through the bus; verified against the
  * region's list afterwards (re-planned: a cleared page is healed). */
 static int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, const struct ph_range_row *row,
@@ -3528,7 +3553,7 @@ static int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, c
 			if (plans[0]->pages[p].mode != PH_MODE_CLEAR_DEVICE)
 				continue;
 			res->cleared += healed;
-			rec_devdax(r, healed ? PH_EVENT_CLEARED : PH_EVENT_FAILED, ns, row, plans[0]->pages[p].sector,
+			rec_devdax(r, healed ? PH_EVENT_REPAIRED : PH_EVENT_FAILED, ns, row, plans[0]->pages[p].sector,
 				   healed ? "ok" : "failed", healed ? PH_PAGE_SIZE : PH_FIELD_UNSET,
 				   healed ? "CLEAR_ERROR: the region no longer lists the page" :
 					    "CLEAR_ERROR succeeded but the region still lists the page");
@@ -3542,7 +3567,7 @@ static int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, c
 		free(after);
 	}
 	if (any || cur == PH_STATE_REPAIRING)
-		(void)set_state(r, row->id, &cur, final_state(res), "repair", res->detail);
+		settle(r, row, &cur, final_state(res), res->detail);
 	res->state = cur;
 	ph_plan_free(plans[0]);
 	free(plans);
@@ -3615,9 +3640,8 @@ static int resume_one(void *userdata, const struct ph_intent *it)
 			rs->res->bytes_lost += j.bytes_lost;
 		}
 		rec_job(r, PH_EVENT_REPAIRED, &j, it->range_id, "ok", "resumed after a restart");
-		if (j.cleared || j.pinned)
-			rec_job(r, j.cleared ? PH_EVENT_CLEARED : PH_EVENT_PINNED, &j, it->range_id, "ok",
-				"resumed after a restart");
+		if (j.pinned && !j.cleared) /* cleared: recorded once, with its range */
+			rec_job(r, PH_EVENT_PINNED, &j, it->range_id, "ok", "resumed after a restart");
 		(void)ph_ledger_add_history(r->ledger, it->range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
 					    "resumed after a restart", ph_now_usec());
 	}
@@ -3742,7 +3766,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 		(void)asprintf(&detail, "%u pages: %u repaired, %u cleared, %u pinned, %u recorded, %u failed, %u healed "
 			       "already; %" PRIu64 " bytes lost", res->pages, res->written, res->cleared, res->pinned,
 			       res->recorded, res->failed, res->healed, res->bytes_lost);
-		(void)set_state(r, row->id, &cur, final_state(res), "repair", res->detail ? res->detail : detail);
+		settle(r, row, &cur, final_state(res), res->detail ? res->detail : detail);
 	}
 	k = 0;
 out:

@@ -207,11 +207,51 @@ static void test_states(void **state)
 	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED, NULL, NULL, 1), 0);
 	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_PLANNED, NULL, NULL, 1), 0);
 	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRING, NULL, NULL, 1), 0);
-	/* a range being repaired that the kernel drops is left to the repairer */
+	/* a range being repaired that the kernel drops is left to the
+	 * repairer: no change, and it stays listed until it is settled */
 	apply(f, NULL, 0, "boot1");
-	assert_int_equal(f->changes[0].row.state, PH_STATE_REPAIRING);
+	assert_int_equal(f->n, 0);
 	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRED, NULL, NULL, 1), 0);
+	/* settled (repaired, not verified cleared): the next scan says the
+	 * kernel dropped it, once */
+	apply(f, NULL, 0, "boot1");
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->changes[0].type, PH_CHANGE_CLEARED);
+	assert_int_equal(f->changes[0].row.state, PH_STATE_REPAIRED);
+	apply(f, NULL, 0, "boot1");
+	assert_int_equal(f->n, 0);
 	assert_int_equal(ph_ledger_set_state(f->l, 9999, PH_STATE_MAPPED, NULL, NULL, 1), -ENOENT);
+}
+
+/* "cleared" is one fact: a range a repairer moved to cleared is not
+ * reported cleared again by the scan that finds it gone from the list; a
+ * range nobody repaired is, once. */
+static void test_cleared_once(void **state)
+{
+	struct fixture *f = *state;
+	struct ph_observation a[] = { OBS(8, 8), OBS(64, 8) };
+	struct ph_observation b[] = { OBS(64, 8) };
+	uint64_t listed;
+	int64_t id;
+
+	apply(f, a, 2, "boot1");
+	assert_int_equal(f->n, 2);
+	id = f->changes[0].row.start == 8 ? f->changes[0].row.id : f->changes[1].row.id;
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED, NULL, NULL, 1), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_PLANNED, NULL, NULL, 1), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRING, NULL, NULL, 1), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_CLEARED, NULL, NULL, 1), 0);
+	apply(f, b, 1, "boot1"); /* 8+8 is gone: the repairer said so already */
+	assert_int_equal(f->n, 0);
+	assert_int_equal(ph_ledger_count_listed(f->l, &listed), 0);
+	assert_int_equal(listed, 1); /* 64+8; 8+8 is cleared */
+	apply(f, NULL, 0, "boot1"); /* 64+8 is gone: nobody said so yet */
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->changes[0].type, PH_CHANGE_CLEARED);
+	assert_int_equal(f->changes[0].row.start, 64);
+	assert_int_equal(f->changes[0].row.state, PH_STATE_CLEARED);
+	apply(f, NULL, 0, "boot1");
+	assert_int_equal(f->n, 0);
 }
 
 /* A change callback may write to the ledger (scan maps a new range and
@@ -937,6 +977,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reboot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cleared_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callback_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_queries, setup, teardown),

@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "escape.h"
 #include "ledger.h"
+#include "lock.h"
 #include "repair.h"
 #include "watch.h"
 
@@ -260,12 +261,16 @@ int verb_repair(int argc, char *argv[])
 		return k == -EACCES || k == -EPERM ? EXIT_ACCESS : EXIT_FAIL;
 	}
 	/* One repairer at a time: this command or the daemon. */
-	if (asprintf(&lockpath, "%s/repair.lock", state_dir) < 0)
+	k = ph_repair_lock_open(state_dir, &lockpath, &lockfd);
+	if (k == -ENOMEM)
 		return EXIT_FAIL;
-	lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-		cli_error("%s: %s", lockpath, errno == EWOULDBLOCK ? "another repair is running (pmemheal or pmemheald)"
-							       : strerror(errno));
+	if (k == 0)
+		k = ph_repair_lock_try(lockfd);
+	if (k < 0) {
+		if (!lockpath)
+			(void)asprintf(&lockpath, "%s/repair.lock", state_dir);
+		cli_error("%s: %s", lockpath, k == -EWOULDBLOCK ? "another repair is running (pmemheal or pmemheald)"
+							       : strerror(-k));
 		return EXIT_BUSY;
 	}
 	/* The audit trail: a repair run by hand is journalled like the
@@ -281,11 +286,9 @@ int verb_repair(int argc, char *argv[])
 	if (!all) {
 		const struct ph_topology *t = ph_monitor_get_topology(mon);
 		const char *name = strrchr(device, '/') ? strrchr(device, '/') + 1 : device;
-		const char *id = NULL;
+		const struct ph_namespace *ns = ph_topology_find_blockdev(t, name);
+		const char *id = ns ? ns->id : NULL;
 
-		for (size_t i = 0; i < t->n_namespaces; i++)
-			if (t->namespaces[i].blockdev && strcmp(t->namespaces[i].blockdev, name) == 0)
-				id = t->namespaces[i].id;
 		if (!id) {
 			cli_error("%s: not a pmem namespace's disk", device);
 			return EXIT_NO_DEVICE;

@@ -21,11 +21,15 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "clock.h"
 #include "ledger.h"
+#include "lock.h"
 #include "mapper-json.h"
 #include "mapper.h"
 #include "record.h"
 #include "watch.h"
+
+#define SCAN_LOCK_WAIT_USEC (5 * 1000000ULL)
 
 struct scan_state {
 	struct ph_ctx *ctx;
@@ -37,22 +41,6 @@ struct scan_state {
 	unsigned changes, errors;
 	struct json_object *out; /* --json without --watch: one document */
 };
-
-static uint64_t mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
-{
-	for (size_t i = 0; t && i < t->n_namespaces; i++)
-		if (strcmp(t->namespaces[i].id, id) == 0)
-			return &t->namespaces[i];
-	return NULL;
-}
 
 /* Map one range on its namespace's device; owners as JSON and a one-line
  * summary for the ledger's history.  Each owner is recorded. */
@@ -110,6 +98,24 @@ static int map_range(struct scan_state *s, const struct ph_namespace *ns, const 
 	return *ret_summary ? 0 : -ENOMEM;
 }
 
+/* Write the ledger only under the repair lock, as pmemheal repair and the
+ * daemon's repairs do, so a scan never changes a range they are working
+ * on.  Each scan waits up to SCAN_LOCK_WAIT_USEC for it and lets go after
+ * (so scan --watch, between scans, never keeps the daemon waiting).  When
+ * the lock file cannot be opened at all (a read-only state directory),
+ * nobody can repair from this state directory either: scan goes on. */
+static int lock_scans(struct ph_monitor *mon, const char *state_dir)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r = ph_repair_lock_open(state_dir, NULL, &fd);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return 0;
+	return ph_monitor_set_repair_lock(mon, state_dir, SCAN_LOCK_WAIT_USEC);
+}
+
 static void emit(struct scan_state *s, struct json_object *j)
 {
 	if (s->watching || !s->out) {
@@ -123,12 +129,12 @@ static void emit(struct scan_state *s, struct json_object *j)
 static void on_change(void *userdata, const struct ph_change *c, const char *trigger)
 {
 	struct scan_state *s = userdata;
-	const struct ph_namespace *ns = find_ns(ph_monitor_get_topology(s->mon), c->row.ns_id);
+	const struct ph_namespace *ns = ph_topology_find_ns(ph_monitor_get_topology(s->mon), c->row.ns_id);
 	struct json_object *owners = NULL;
 	_cleanup_free_ char *summary = NULL;
 	enum ph_state state = c->row.state;
 	bool map = s->map && ns && (c->type == PH_CHANGE_NEW || c->type == PH_CHANGE_GROWN);
-	uint64_t seen = mono_usec(), mapped;
+	uint64_t seen = ph_mono_usec(), mapped;
 
 	s->changes++;
 	ph_record_change(s->rec, c);
@@ -139,7 +145,7 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 					ph_now_usec()) == 0)
 			state = PH_STATE_MAPPED;
 	}
-	mapped = mono_usec();
+	mapped = ph_mono_usec();
 	if (s->json) {
 		struct json_object *j = json_object_new_object();
 
@@ -208,7 +214,7 @@ static void on_event(void *userdata, enum ph_monitor_event ev, const char *name,
 		json_object_object_add(j, "event", ph_json_string(names[ev]));
 		json_object_object_add(j, "name", ph_json_string(name));
 		json_object_object_add(j, "detail", detail ? ph_json_string(detail) : NULL);
-		json_object_object_add(j, "mono_usec", json_object_new_int64((int64_t)mono_usec()));
+		json_object_object_add(j, "mono_usec", json_object_new_int64((int64_t)ph_mono_usec()));
 		emit(s, j);
 	} else if (ev == PH_MONITOR_SOURCE_ERROR)
 		cli_error("%s", detail);
@@ -305,6 +311,9 @@ int verb_scan(int argc, char *argv[])
 		return EXIT_FAIL;
 	}
 	s.mon = mon;
+	r = lock_scans(mon, state_dir);
+	if (r < 0)
+		goto done;
 
 	if (!watch) {
 		if (s.json)
@@ -356,7 +365,7 @@ int verb_scan(int argc, char *argv[])
 		/* Readiness: everything is armed; tests wait for this line. */
 		if (s.json)
 			printf("{\"event\":\"watching\",\"namespaces\":%zu,\"watches\":%zu,\"mono_usec\":%" PRIu64 "}\n",
-			       ph_monitor_get_topology(mon)->n_namespaces, ph_monitor_n_watches(mon), mono_usec());
+			       ph_monitor_get_topology(mon)->n_namespaces, ph_monitor_n_watches(mon), ph_mono_usec());
 		else
 			printf("watching %zu namespaces (%zu lists); Ctrl-C to stop\n",
 			       ph_monitor_get_topology(mon)->n_namespaces, ph_monitor_n_watches(mon));
@@ -370,6 +379,10 @@ int verb_scan(int argc, char *argv[])
 	}
 done:
 	json_object_put(s.out);
+	if (r == -EWOULDBLOCK) {
+		cli_error("%s/repair.lock: a repair is running (pmemheal or pmemheald); not scanning", state_dir);
+		return EXIT_BUSY;
+	}
 	if (r < 0 && ret == EXIT_FAIL)
 		cli_error("scan failed: %s", strerror(-r));
 	return ret;

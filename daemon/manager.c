@@ -24,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "clock.h"
 #include "ledger.h"
 #include "log.h"
 #include "manager.h"
@@ -65,17 +66,8 @@ struct backlog_item {
 };
 
 static void schedule_update(struct manager *m);
-static uint64_t mono_usec(void);
 
 /* ---- what the monitor reports ------------------------------------------ */
-
-static const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
-{
-	for (size_t i = 0; t && i < t->n_namespaces; i++)
-		if (strcmp(t->namespaces[i].id, id) == 0)
-			return &t->namespaces[i];
-	return NULL;
-}
 
 static void queue_range(struct manager *m, int64_t id)
 {
@@ -88,7 +80,7 @@ static void queue_range(struct manager *m, int64_t id)
 /* Record one change, and queue its range when it needs a repair. */
 static void handle_change(struct manager *m, const struct ph_change *c, const char *trigger)
 {
-	const struct ph_namespace *ns = find_ns(ph_monitor_get_topology(m->monitor), c->row.ns_id);
+	const struct ph_namespace *ns = ph_topology_find_ns(ph_monitor_get_topology(m->monitor), c->row.ns_id);
 	const char *dev = c->row.device ? c->row.device : ns ? ns->name : c->row.ns_id;
 
 	(void)ph_record_change(m->recorder, c);
@@ -132,10 +124,10 @@ static void backlog_item_done(struct backlog_item *it)
  * all: everything now (stopping). */
 static void drain(struct manager *m, bool all)
 {
-	uint64_t t0 = mono_usec();
+	uint64_t t0 = ph_mono_usec();
 	size_t n = 0;
 
-	while (m->backlog_head < m->n_backlog && (all || n == 0 || mono_usec() - t0 < 20000)) {
+	while (m->backlog_head < m->n_backlog && (all || n == 0 || ph_mono_usec() - t0 < 20000)) {
 		struct backlog_item *it = &m->backlog[m->backlog_head++];
 
 		handle_change(m, &it->c, it->trigger);
@@ -663,14 +655,6 @@ struct manager *manager_free(struct manager *m)
 	return NULL;
 }
 
-static uint64_t mono_usec(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 int manager_run(struct manager *m)
 {
 	int r;
@@ -700,11 +684,11 @@ int manager_run(struct manager *m)
 			return r;
 		if (r == 0)
 			continue;
-		t0 = mono_usec();
+		t0 = ph_mono_usec();
 		r = sd_event_dispatch(m->event);
 		if (r < 0)
 			return r;
-		dt = mono_usec() - t0;
+		dt = ph_mono_usec() - t0;
 		if (dt > m->metrics.loop_dispatch_max_usec) {
 			m->metrics.loop_dispatch_max_usec = dt;
 			log_debug("The event loop's longest turn so far: %" PRIu64 " us", dt);

@@ -24,6 +24,7 @@
 #include "record.h"
 #include "scrub.h"
 #include "topology.h"
+#include "lock.h"
 #include "worker.h"
 
 #define LOCK_RETRY_NSEC (500 * 1000000L)
@@ -309,22 +310,20 @@ static int take_lock(struct ph_worker *w)
 	if (w->locked)
 		return 0;
 	if (w->lock_fd < 0) {
-		w->lock_fd = open(w->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-		if (w->lock_fd < 0) {
-			int k = negative_errno();
+		int k = ph_repair_lock_open(w->state_dir, NULL, &w->lock_fd);
 
+		if (k < 0) {
 			ph_err(w->ctx, "Cannot open %s: %s", w->lock_path, strerror(-k));
 			return k;
 		}
 	}
 	for (;;) {
 		struct timespec until;
+		int k = ph_repair_lock_try(w->lock_fd);
 
-		if (flock(w->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		if (k == 0)
 			break;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			int k = negative_errno();
-
+		if (k != -EWOULDBLOCK) {
 			ph_err(w->ctx, "Cannot lock %s: %s", w->lock_path, strerror(-k));
 			return k;
 		}

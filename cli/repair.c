@@ -23,7 +23,9 @@
 #include "cli.h"
 #include "escape.h"
 #include "ledger.h"
+#include "record.h"
 #include "lock.h"
+#include "planner-json.h"
 #include "repair.h"
 #include "watch.h"
 
@@ -76,62 +78,6 @@ static int on_row(void *userdata, const struct ph_range_row *row)
 	v[p->n].origin = keep(p, row->origin);
 	p->n++;
 	return 0;
-}
-
-static struct json_object *plan_json(const struct ph_plan *p)
-{
-	struct json_object *j = json_object_new_object(), *pages = json_object_new_array();
-
-	json_object_object_add(j, "device", ph_json_string(p->device));
-	json_object_object_add(j, "sector", json_object_new_int64((int64_t)p->start));
-	json_object_object_add(j, "count", json_object_new_int64((int64_t)p->count));
-	json_object_object_add(j, "mount", p->mountpoint ? ph_json_string(p->mountpoint) : NULL);
-	json_object_object_add(j, "can_clear", json_object_new_boolean(p->can_clear));
-	json_object_object_add(j, "reflink", json_object_new_boolean(p->reflink));
-	for (size_t i = 0; i < p->n_pages; i++) {
-		const struct ph_plan_page *pg = &p->pages[i];
-		struct json_object *pj = json_object_new_object(), *owners = json_object_new_array(),
-				   *steps = json_object_new_array();
-
-		json_object_object_add(pj, "sector", json_object_new_int64((int64_t)pg->sector));
-		json_object_object_add(pj, "bad_sectors", json_object_new_int(pg->bad_mask));
-		json_object_object_add(pj, "memory_failure", json_object_new_boolean(pg->memory_failure));
-		json_object_object_add(pj, "mode", ph_json_string(ph_mode_to_string(pg->mode)));
-		json_object_object_add(pj, "shared", json_object_new_boolean(pg->shared));
-		json_object_object_add(pj, "bytes_at_risk", json_object_new_int64((int64_t)pg->bytes_lost));
-		json_object_object_add(pj, "explain", pg->explain ? ph_json_string(pg->explain) : NULL);
-		json_object_object_add(pj, "held_open_by", pg->holders ? ph_json_string(pg->holders) : NULL);
-		for (size_t k = 0; k < pg->n_owners; k++) {
-			const struct ph_plan_owner *o = &pg->owners[k];
-			struct json_object *oj = json_object_new_object();
-
-			json_object_object_add(oj, "path", o->path ? ph_json_string(o->path) : NULL);
-			json_object_object_add(oj, "inode", json_object_new_int64((int64_t)o->inode));
-			json_object_object_add(oj, "offset", json_object_new_int64((int64_t)o->file_offset));
-			json_object_object_add(oj, "action", ph_json_string(ph_action_to_string(o->action)));
-			json_object_object_add(oj, "rule", o->rule ? ph_json_string(o->rule->file) : NULL);
-			if (o->n_links > 0) {
-				struct json_object *lj = json_object_new_array();
-
-				for (size_t l = 0; l < o->n_links; l++)
-					json_object_array_add(lj, ph_json_string(o->links[l]));
-				json_object_object_add(oj, "hard_links", lj);
-			}
-			json_object_array_add(owners, oj);
-		}
-		for (size_t k = 0; k < pg->n_steps; k++) {
-			struct json_object *sj = json_object_new_object();
-
-			json_object_object_add(sj, "step", ph_json_string(ph_step_to_string(pg->steps[k].kind)));
-			json_object_object_add(sj, "detail", ph_json_string(pg->steps[k].detail));
-			json_object_array_add(steps, sj);
-		}
-		json_object_object_add(pj, "owners", owners);
-		json_object_object_add(pj, "steps", steps);
-		json_object_array_add(pages, pj);
-	}
-	json_object_object_add(j, "pages", pages);
-	return j;
 }
 
 static void plan_print(const struct ph_range_row *row, const struct ph_plan *p)
@@ -328,7 +274,7 @@ int verb_repair(int argc, char *argv[])
 			}
 			for (size_t p = 0; p < n; p++) {
 				if (json)
-					json_object_array_add(out, plan_json(plans[p]));
+					json_object_array_add(out, ph_plan_to_json(plans[p]));
 				else
 					plan_print(row, plans[p]);
 				ph_plan_free(plans[p]);
@@ -359,12 +305,17 @@ int verb_repair(int argc, char *argv[])
 				json_object_object_add(rj, "detail", res.detail ? ph_json_string(res.detail) : NULL);
 				json_object_object_add(rj, "notes", res.notes ? ph_json_string(res.notes) : NULL);
 				json_object_array_add(out, rj);
-			} else
-				printf("%s sectors %" PRIu64 "+%" PRIu64 ": %s (%u pages: %u repaired, %u cleared, %u pinned, "
-				       "%u recorded, %u failed; %" PRIu64 " bytes lost)%s%s\n",
-				       row->device ? cli_text(row->device) : "?", row->start, row->count, ph_state_to_string(res.state),
-				       res.pages, res.written, res.cleared, res.pinned, res.recorded, res.failed,
-				       res.bytes_lost, res.detail ? ": " : "", res.detail ? cli_text(res.detail) : "");
+			} else {
+				_cleanup_free_ char *counts = NULL;
+
+				if (ph_repair_result_counts(&res, false, &counts) < 0)
+					ret = EXIT_FAIL;
+				else
+						printf("%s sectors %" PRIu64 "+%" PRIu64 ": %s (%s)%s%s\n",
+					       row->device ? cli_text(row->device) : "?", row->start, row->count,
+					       ph_state_to_string(res.state), counts, res.detail ? ": " : "",
+					       res.detail ? cli_text(res.detail) : "");
+			}
 			if (res.notes && !json)
 				printf("  note: %s\n", cli_text(res.notes));
 			if (k < 0 || res.failed)

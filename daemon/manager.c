@@ -29,6 +29,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "range-row.h"
 #include "record.h"
 #include "watch.h"
 #include "worker.h"
@@ -61,8 +62,9 @@ struct manager {
 
 /* A ledger change, copied out of the monitor's callback. */
 struct backlog_item {
-	struct ph_change c;
-	char *ns_id, *device, *origin, *trigger;
+	struct ph_change c;           /* its row is row.row */
+	struct ph_range_row_copy row;
+	char *trigger;
 };
 
 static void schedule_update(struct manager *m);
@@ -113,9 +115,7 @@ static void handle_change(struct manager *m, const struct ph_change *c, const ch
 
 static void backlog_item_done(struct backlog_item *it)
 {
-	free(it->ns_id);
-	free(it->device);
-	free(it->origin);
+	ph_range_row_copy_done(&it->row);
 	free(it->trigger);
 }
 
@@ -160,20 +160,13 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 	}
 	it = &m->backlog[m->n_backlog];
 	*it = (struct backlog_item){ .c = *c };
-	it->ns_id = c->row.ns_id ? strdup(c->row.ns_id) : NULL;
-	it->device = c->row.device ? strdup(c->row.device) : NULL;
-	it->origin = c->row.origin ? strdup(c->row.origin) : NULL;
-	it->trigger = strdup(trigger ? trigger : "?");
-	if ((c->row.ns_id && !it->ns_id) || (c->row.device && !it->device) || (c->row.origin && !it->origin) ||
-	    !it->trigger) {
+	if (ph_range_row_copy(&c->row, &it->row) < 0 || !(it->trigger = strdup(trigger ? trigger : "?"))) {
 		backlog_item_done(it);
 		(void)log_oom_ignore();
 		handle_change(m, c, trigger);
 		return;
 	}
-	it->c.row.ns_id = it->ns_id;
-	it->c.row.device = it->device;
-	it->c.row.origin = it->origin;
+	it->c.row = it->row.row;
 	m->n_backlog++;
 	if (sd_event_source_set_enabled(m->drain_src, SD_EVENT_ONESHOT) < 0)
 		drain(m, true);
@@ -182,19 +175,16 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 static void on_event(void *userdata, enum ph_monitor_event ev, const char *name, const char *detail)
 {
 	struct manager *m = userdata;
-	struct ph_event_fields f = PH_EVENT_INIT;
 
-	f.device = detail ? detail : name; /* the disk (pmem0) or dax device */
-	f.detail = name;                   /* the namespace */
 	switch (ev) {
 	case PH_MONITOR_DEVICE_ADDED:
 		log_info("pmem namespace %s appeared (%s)", name, detail ? detail : "no device");
-		(void)ph_record(m->recorder, PH_EVENT_DEVICE_ADDED, &f);
+		(void)ph_record_device(m->recorder, true, name, detail);
 		ph_worker_topology_changed(m->worker);
 		break;
 	case PH_MONITOR_DEVICE_REMOVED:
 		log_info("pmem namespace %s went away (%s)", name, detail ? detail : "no device");
-		(void)ph_record(m->recorder, PH_EVENT_DEVICE_REMOVED, &f);
+		(void)ph_record_device(m->recorder, false, name, detail);
 		ph_worker_topology_changed(m->worker);
 		break;
 	case PH_MONITOR_SOURCE_ERROR:
@@ -374,6 +364,7 @@ static void range_done(struct manager *m, struct ph_worker_report *rep)
 {
 	enum ph_outcome o = ph_outcome_of(&rep->res, rep->error);
 	const struct ph_repair_result *res = &rep->res;
+	_cleanup_free_ char *counts = NULL;
 
 	m->metrics.repairs[o]++;
 	m->metrics.pages_repaired += res->written;
@@ -382,12 +373,11 @@ static void range_done(struct manager *m, struct ph_worker_report *rep)
 	if (rep->error < 0)
 		log_error_errno(rep->error, "Cannot repair range %" PRId64 ": %s", rep->range_id,
 				res->detail ? res->detail : "%m");
+	else if (ph_repair_result_counts(res, true, &counts) < 0)
+		(void)log_oom_ignore();
 	else
 		log_full(o == PH_OUTCOME_FAILED ? LOG_ERR : o == PH_OUTCOME_RECORDED ? LOG_INFO : LOG_NOTICE,
-			 "Range %" PRId64 ": %s (%u page%s: %u repaired, %u cleared, %u pinned, %u recorded, %u failed; "
-			 "%" PRIu64 " bytes lost)%s%s",
-			 rep->range_id, ph_outcome_to_string(o), res->pages, res->pages == 1 ? "" : "s", res->written,
-			 res->cleared, res->pinned, res->recorded, res->failed, res->bytes_lost,
+			 "Range %" PRId64 ": %s (%s)%s%s", rep->range_id, ph_outcome_to_string(o), counts,
 			 res->detail ? ": " : "", res->detail ? res->detail : "");
 }
 

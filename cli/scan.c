@@ -258,11 +258,11 @@ static int scan_parse(int argc, char *argv[], struct scan_args *a)
 		case 'h':
 			help(stdout);
 			return -1;
-		case 'j':
-			a->json = true;
-			break;
 		case 's':
 			a->state_dir = optarg;
+			break;
+		case 'j':
+			a->json = true;
 			break;
 		case 'w':
 			a->watch = true;

@@ -516,7 +516,23 @@ static int add_range_events(sd_journal *j, const char *device, uint64_t since, u
 	return 0;
 }
 
-int verb_history(int argc, char *argv[])
+struct history_args {
+	const char *device, *dir;
+	char *path;   /* normalized --path */
+	char **files; /* --file, NULL-terminated */
+	size_t n_files;
+	uint64_t since, until;
+	bool json;
+};
+
+static void history_args_done(struct history_args *a)
+{
+	free(a->path);
+	free(a->files);
+}
+
+/* Options into *a: EXIT_OK to go on, -1 after --help, or an exit status. */
+static int history_parse(int argc, char *argv[], struct history_args *a)
 {
 	enum { OPT_JSON = 0x100, OPT_FILE };
 	static const struct option options[] = {
@@ -530,25 +546,20 @@ int verb_history(int argc, char *argv[])
 		{ "file", required_argument, NULL, OPT_FILE },
 		{},
 	};
-	_cleanup_(sd_journal_closep) sd_journal *j = NULL;
-	_cleanup_free_ char *path = NULL;
-	_cleanup_free_ char **files = NULL;
-	struct rows rs = { NULL, 0, 0 };
-	const char *device = NULL, *dir = NULL;
-	uint64_t since = 0, until = UINT64_MAX, now = ph_now_usec();
-	size_t n_files = 0;
-	bool json = false;
-	int c, r, ret = EXIT_FAIL;
+	uint64_t now = ph_now_usec();
+	int c, r;
 
+	a->since = 0;
+	a->until = UINT64_MAX;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hS:U:p:d:D:", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
 			help(stdout);
-			return EXIT_OK;
+			return -1;
 		case 'S':
 		case 'U':
-			r = ph_parse_time(optarg, now, c == 'S' ? &since : &until);
+			r = ph_parse_time(optarg, now, c == 'S' ? &a->since : &a->until);
 			if (r < 0) {
 				cli_error("invalid --%s '%s': %s", c == 'S' ? "since" : "until", optarg,
 					  r == -ERANGE ? "out of range" :
@@ -558,36 +569,36 @@ int verb_history(int argc, char *argv[])
 			}
 			break;
 		case 'p':
-			free(path);
-			path = NULL;
-			r = normalize_path(optarg, &path);
+			free(a->path);
+			a->path = NULL;
+			r = normalize_path(optarg, &a->path);
 			if (r < 0) {
 				cli_error("invalid --path '%s': %s", optarg, r == -EINVAL ? "empty" : strerror(-r));
 				return EXIT_USAGE;
 			}
 			break;
 		case 'd':
-			device = device_name(optarg);
-			if (!device) {
+			a->device = device_name(optarg);
+			if (!a->device) {
 				cli_error("invalid --device '%s': expected a device name such as pmem0 or /dev/pmem0",
 					  optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_JSON:
-			json = true;
+			a->json = true;
 			break;
 		case 'D':
-			dir = optarg;
+			a->dir = optarg;
 			break;
 		case OPT_FILE: {
-			char **v = reallocarray(files, n_files + 2, sizeof(*files));
+			char **v = reallocarray(a->files, a->n_files + 2, sizeof(*a->files));
 
 			if (!v)
 				return EXIT_FAIL;
-			files = v;
-			files[n_files++] = optarg;
-			files[n_files] = NULL;
+			a->files = v;
+			a->files[a->n_files++] = optarg;
+			a->files[a->n_files] = NULL;
 			break;
 		}
 		default:
@@ -598,60 +609,68 @@ int verb_history(int argc, char *argv[])
 		cli_error("history takes no arguments; see '%s history --help'", program_name);
 		return EXIT_USAGE;
 	}
-	if (dir && files) {
+	if (a->dir && a->files) {
 		cli_error("--directory and --file exclude each other");
 		return EXIT_USAGE;
 	}
-	if (since > until) {
+	if (a->since > a->until) {
 		cli_error("--since is after --until");
 		return EXIT_USAGE;
 	}
+	return EXIT_OK;
+}
 
-	r = open_journal(dir, files, &j);
+/* The rows as a JSON array or a table ("no events" when there are none). */
+static int history_print(const struct history_args *a, struct rows *rs)
+{
+	if (a->json) {
+		struct json_object *arr = json_object_new_array();
+
+		for (size_t k = 0; arr && k < rs->n; k++)
+			json_object_array_add(arr, row_to_json(&rs->v[k]));
+		if (!arr)
+			return -ENOMEM;
+		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(arr);
+	} else if (rs->n == 0)
+		printf("no events%s\n", a->device || a->path || a->since || a->until != UINT64_MAX ? " match" : " recorded");
+	else {
+		return print_table(rs);
+	}
+	return 0;
+}
+
+int verb_history(int argc, char *argv[])
+{
+	_cleanup_(sd_journal_closep) sd_journal *j = NULL;
+	_cleanup_(history_args_done) struct history_args a = { 0 };
+	struct rows rs = { NULL, 0, 0 };
+	int r, ret = EXIT_FAIL;
+
+	r = history_parse(argc, argv, &a);
+	if (r != EXIT_OK)
+		return r < 0 ? EXIT_OK : r;
+	r = open_journal(a.dir, a.files, &j);
 	if (r < 0) {
-		if (files)
-			cli_error("cannot open journal file%s %s%s: %s", n_files > 1 ? "s" : "", files[0],
-				  n_files > 1 ? ", ..." : "", strerror(-r));
+		if (a.files)
+			cli_error("cannot open journal file%s %s%s: %s", a.n_files > 1 ? "s" : "", a.files[0],
+				  a.n_files > 1 ? ", ..." : "", strerror(-r));
 		else
-			cli_error("cannot open the journal%s%s: %s", dir ? " in " : "", dir ? dir : "", strerror(-r));
+			cli_error("cannot open the journal%s%s: %s", a.dir ? " in " : "", a.dir ? a.dir : "", strerror(-r));
 		return r == -EACCES || r == -EPERM ? EXIT_ACCESS : EXIT_FAIL;
 	}
 	(void)sd_journal_set_data_threshold(j, 0);
-	r = add_matches(j, device, path);
+	r = add_matches(j, a.device, a.path);
+	if (r >= 0)
+		r = collect(j, a.since, a.until, NULL, &rs);
+	if (r >= 0 && a.path && rs.n > 0)
+		r = add_range_events(j, a.device, a.since, a.until, &rs);
+	if (r >= 0)
+		r = history_print(&a, &rs);
 	if (r < 0)
-		goto fail;
-	r = collect(j, since, until, NULL, &rs);
-	if (r < 0)
-		goto fail;
-	if (path && rs.n > 0) {
-		r = add_range_events(j, device, since, until, &rs);
-		if (r < 0)
-			goto fail;
-	}
-
-	if (json) {
-		struct json_object *a = json_object_new_array();
-
-		for (size_t k = 0; a && k < rs.n; k++)
-			json_object_array_add(a, row_to_json(&rs.v[k]));
-		if (!a) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(a);
-	} else if (rs.n == 0)
-		printf("no events%s\n", device || path || since || until != UINT64_MAX ? " match" : " recorded");
-	else {
-		r = print_table(&rs);
-		if (r < 0)
-			goto fail;
-	}
-	ret = EXIT_OK;
-	goto done;
-fail:
-	cli_error("cannot read the journal: %s", strerror(-r));
-done:
+		cli_error("cannot read the journal: %s", strerror(-r));
+	else
+		ret = EXIT_OK;
 	rows_free(&rs);
 	return ret;
 }

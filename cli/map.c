@@ -171,7 +171,15 @@ static void print_human(const struct ph_mapper *m, const struct ph_map_result *r
 			printf("        %s\n", cli_text(files[i]));
 }
 
-int verb_map(int argc, char *argv[])
+struct map_args {
+	const char *device;
+	enum ph_map_method method;
+	bool json, bytes;
+	unsigned threads;
+};
+
+/* Options into *a: EXIT_OK to go on, -1 after --help, or an exit status. */
+static int map_parse_options(int argc, char *argv[], struct map_args *a)
 {
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -181,31 +189,23 @@ int verb_map(int argc, char *argv[])
 		{ "threads", required_argument, NULL, 't' },
 		{},
 	};
-	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
-	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
-	struct ph_map_result *res = NULL;
-	struct ph_ranges ranges = { 0 };
-	struct ph_error err = { { 0 } };
-	enum ph_map_method method = PH_MAP_AUTO;
-	bool json = false, bytes = false, seen_stdin = false;
-	unsigned threads = 0;
-	const char *device;
-	int c, k, ret = EXIT_FAIL;
+	int c;
 
+	*a = (struct map_args){ .method = PH_MAP_AUTO };
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
 			help(stdout);
-			return EXIT_OK;
+			return -1;
 		case 'j':
-			json = true;
+			a->json = true;
 			break;
 		case 'b':
-			bytes = true;
+			a->bytes = true;
 			break;
 		case 'm':
-			if (ph_map_method_from_string(optarg, &method) < 0) {
+			if (ph_map_method_from_string(optarg, &a->method) < 0) {
 				cli_error("invalid --method '%s': expected auto, getfsmap or fiemap", optarg);
 				return EXIT_USAGE;
 			}
@@ -217,7 +217,7 @@ int verb_map(int argc, char *argv[])
 				cli_error("invalid --threads '%s': expected 1 to 256", optarg);
 				return EXIT_USAGE;
 			}
-			threads = (unsigned)v;
+			a->threads = (unsigned)v;
 			break;
 		}
 		default:
@@ -228,29 +228,75 @@ int verb_map(int argc, char *argv[])
 		cli_error("map needs a DEVICE and at least one RANGE; see '%s map --help'", program_name);
 		return EXIT_USAGE;
 	}
-	device = argv[optind++];
+	a->device = argv[optind++];
+	return EXIT_OK;
+}
+
+/* The RANGE arguments ("-": standard input, once) into ranges. */
+static int map_parse_ranges(int argc, char *argv[], bool bytes, struct ph_ranges *ranges)
+{
+	bool seen_stdin = false;
+	int k;
+
 	for (; optind < argc; optind++) {
 		if (strcmp(argv[optind], "-") == 0) {
 			if (seen_stdin) {
 				cli_error("'-' given twice");
-				ret = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 			seen_stdin = true;
-			k = add_stdin_ranges(&ranges, bytes);
+			k = add_stdin_ranges(ranges, bytes);
 		} else
-			k = add_text_range(&ranges, argv[optind], bytes);
-		if (k != EXIT_OK) {
-			ret = k;
-			goto out;
-		}
+			k = add_text_range(ranges, argv[optind], bytes);
+		if (k != EXIT_OK)
+			return k;
 	}
+	return EXIT_OK;
+}
 
+/* The mapping, as text or JSON; EXIT_OK or EXIT_FAIL. */
+static int map_print(const struct ph_mapper *m, const struct ph_map_result *res, size_t n, bool json)
+{
+	if (json) {
+		struct json_object *j;
+
+		if (ph_map_to_json(m, res, n, &j) < 0) {
+			cli_error("out of memory");
+			return EXIT_FAIL;
+		}
+		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(j);
+	} else
+		print_human(m, res, n);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_error("cannot write output: %m");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+int verb_map(int argc, char *argv[])
+{
+	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
+	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
+	struct ph_map_result *res = NULL;
+	struct ph_ranges ranges = { 0 };
+	struct ph_error err = { { 0 } };
+	struct map_args a;
+	int k, ret = EXIT_FAIL;
+
+	k = map_parse_options(argc, argv, &a);
+	if (k != EXIT_OK)
+		return k < 0 ? EXIT_OK : k;
+	ret = map_parse_ranges(argc, argv, a.bytes, &ranges);
+	if (ret != EXIT_OK)
+		goto out;
+	ret = EXIT_FAIL;
 	if (cli_ctx_new(&ctx) < 0) {
 		cli_error("out of memory");
 		goto out;
 	}
-	k = ph_mapper_new(ctx, device, method, &m, &err);
+	k = ph_mapper_new(ctx, a.device, a.method, &m, &err);
 	if (k < 0) {
 		cli_error("%s", err.message[0] ? err.message : strerror(-k));
 		ret = k == -ENOENT ? EXIT_NO_DEVICE : k == -ENOTBLK ? EXIT_NOT_BLOCK :
@@ -258,8 +304,8 @@ int verb_map(int argc, char *argv[])
 		      (k == -EACCES || k == -EPERM) ? EXIT_ACCESS : EXIT_FAIL;
 		goto out;
 	}
-	if (threads)
-		ph_mapper_set_threads(m, threads);
+	if (a.threads)
+		ph_mapper_set_threads(m, a.threads);
 	k = ph_mapper_map(m, ranges.v, ranges.n, &res, &err);
 	if (k < 0) {
 		cli_error("%s", err.message);
@@ -269,25 +315,9 @@ int verb_map(int argc, char *argv[])
 	for (size_t i = 0; i < ph_mapper_n_fs(m); i++)
 		if (ph_map_fs_get_notice(ph_mapper_get_fs(m, i)))
 			cli_notice("%s", ph_map_fs_get_notice(ph_mapper_get_fs(m, i)));
-
-	if (json) {
-		struct json_object *j;
-
-		if (ph_map_to_json(m, res, ranges.n, &j) < 0) {
-			cli_error("out of memory");
-			goto out;
-		}
-		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(j);
-	} else
-		print_human(m, res, ranges.n);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		cli_error("cannot write output: %m");
-		goto out;
-	}
-	ret = EXIT_OK;
-	if (!ph_mapper_is_mounted(m)) {
-		cli_error("%s: no filesystem is mounted; the ranges belong to the device", device);
+	ret = map_print(m, res, ranges.n, a.json);
+	if (ret == EXIT_OK && !ph_mapper_is_mounted(m)) {
+		cli_error("%s: no filesystem is mounted; the ranges belong to the device", a.device);
 		ret = EXIT_UNMOUNTED;
 	}
 out:

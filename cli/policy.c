@@ -79,6 +79,79 @@ static void help(FILE *f)
 		program_name);
 }
 
+/* What applies to one file, as JSON. */
+static struct json_object *place_json(const struct ph_place *place, const struct ph_rule *rule, const char *source,
+				      const char *what)
+{
+	struct json_object *j = json_object_new_object(), *fs = json_object_new_object(), *pm = NULL;
+
+	json_object_object_add(j, "path", ph_json_string(place->path));
+	if (rule) {
+		struct json_object *rj = json_object_new_object();
+
+		json_object_object_add(rj, "file", ph_json_string(rule->file));
+		json_object_object_add(rj, "line", json_object_new_int((int)rule->match_line));
+		json_object_object_add(rj, "name", ph_json_string(rule->name));
+		json_object_object_add(j, "rule", rj);
+	} else
+		json_object_object_add(j, "rule", NULL);
+	json_object_object_add(j, "action", ph_json_string(ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT)));
+	json_object_object_add(j, "source", source ? ph_json_string(source) : NULL);
+	json_object_object_add(j, "fallback", rule && rule->has_fallback ?
+			       ph_json_string(ph_action_to_string(rule->fallback)) : NULL);
+	json_object_object_add(j, "on_shared", ph_json_string(ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER)));
+	json_object_object_add(fs, "mount", ph_json_string(place->mountpoint));
+	json_object_object_add(fs, "fstype", ph_json_string(place->fstype));
+	json_object_object_add(fs, "reflink", json_object_new_boolean(place->reflink));
+	json_object_object_add(fs, "block_size", json_object_new_int((int)place->block_size));
+	json_object_object_add(fs, "dax", json_object_new_boolean(place->dax));
+	json_object_object_add(j, "filesystem", fs);
+	if (place->ns) {
+		pm = json_object_new_object();
+		json_object_object_add(pm, "namespace", ph_json_string(place->ns->name));
+		json_object_object_add(pm, "device", ph_json_string(place->ns->blockdev));
+		json_object_object_add(pm, "provider", ph_json_string(place->bus->provider));
+		json_object_object_add(pm, "can_clear", json_object_new_boolean(place->bus->can_clear));
+		json_object_object_add(pm, "can_clear_reason", ph_json_string(place->bus->clear_reason));
+	}
+	json_object_object_add(j, "pmem", pm);
+	json_object_object_add(j, "repair", ph_json_string(place->ns ? what : "none: the file is not on pmem"));
+	return j;
+}
+
+/* What applies to one file, as text. */
+static void place_print(const struct ph_place *place, const struct ph_rule *rule, const char *source,
+			const char *what)
+{
+	printf("%s\n", cli_text(place->path));
+	if (rule)
+		printf("      rule: %s:%u (%s)\n", cli_text(rule->file), rule->match_line, cli_text(rule->name));
+	else
+		printf("      rule: none matches: report only\n");
+	printf("    action: %s", ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT));
+	if (source)
+		printf(", source %s", cli_text(source));
+	if (rule && rule->has_fallback)
+		printf(", fallback %s", ph_action_to_string(rule->fallback));
+	if (rule && rule->action == PH_ACTION_EXEC)
+		printf(", hook %s", cli_text(rule->hook[0]));
+	printf(", sharers %s\n", ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER));
+	printf("filesystem: %s on %s (%s, %u-byte blocks%s%s)\n", cli_text(place->fstype),
+	       cli_text(place->mountpoint),
+	       place->reflink ? "reflink" : "no reflink", place->block_size,
+	       place->dax ? ", DAX" : "", place->fsnode ? "" : "");
+	if (place->ns)
+		printf("      pmem: %s, /dev/%s on %s %s: %s (%s)\n", place->ns->name, place->ns->blockdev,
+		       place->bus->name, place->bus->provider, place->bus->can_clear ? "can clear" : "cannot clear",
+		       cli_text(place->bus->clear_reason));
+	else
+		printf("      pmem: none (%s is not on a pmem device: pmemheal never repairs it)\n",
+		       cli_text(place->fsnode));
+	if (place->ns)
+		printf("  a repair: %s\n", cli_text(what));
+	printf("\n");
+}
+
 int verb_policy(int argc, char *argv[])
 {
 	static const struct option options[] = {
@@ -149,70 +222,10 @@ int verb_policy(int argc, char *argv[])
 		if (rule && rule->source)
 			(void)ph_rule_expand_source(rule, place.path, place.mountpoint, &source);
 
-		if (json) {
-			struct json_object *j = json_object_new_object(), *fs = json_object_new_object(), *pm = NULL;
-
-			json_object_object_add(j, "path", ph_json_string(place.path));
-			if (rule) {
-				struct json_object *rj = json_object_new_object();
-
-				json_object_object_add(rj, "file", ph_json_string(rule->file));
-				json_object_object_add(rj, "line", json_object_new_int((int)rule->match_line));
-				json_object_object_add(rj, "name", ph_json_string(rule->name));
-				json_object_object_add(j, "rule", rj);
-			} else
-				json_object_object_add(j, "rule", NULL);
-			json_object_object_add(j, "action", ph_json_string(ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT)));
-			json_object_object_add(j, "source", source ? ph_json_string(source) : NULL);
-			json_object_object_add(j, "fallback", rule && rule->has_fallback ?
-					       ph_json_string(ph_action_to_string(rule->fallback)) : NULL);
-			json_object_object_add(j, "on_shared", ph_json_string(ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER)));
-			json_object_object_add(fs, "mount", ph_json_string(place.mountpoint));
-			json_object_object_add(fs, "fstype", ph_json_string(place.fstype));
-			json_object_object_add(fs, "reflink", json_object_new_boolean(place.reflink));
-			json_object_object_add(fs, "block_size", json_object_new_int((int)place.block_size));
-			json_object_object_add(fs, "dax", json_object_new_boolean(place.dax));
-			json_object_object_add(j, "filesystem", fs);
-			if (place.ns) {
-				pm = json_object_new_object();
-				json_object_object_add(pm, "namespace", ph_json_string(place.ns->name));
-				json_object_object_add(pm, "device", ph_json_string(place.ns->blockdev));
-				json_object_object_add(pm, "provider", ph_json_string(place.bus->provider));
-				json_object_object_add(pm, "can_clear", json_object_new_boolean(place.bus->can_clear));
-				json_object_object_add(pm, "can_clear_reason", ph_json_string(place.bus->clear_reason));
-			}
-			json_object_object_add(j, "pmem", pm);
-			json_object_object_add(j, "repair", ph_json_string(place.ns ? what : "none: the file is not on pmem"));
-			json_object_array_add(out, j);
-		} else {
-			printf("%s\n", cli_text(place.path));
-			if (rule)
-				printf("      rule: %s:%u (%s)\n", cli_text(rule->file), rule->match_line, cli_text(rule->name));
-			else
-				printf("      rule: none matches: report only\n");
-			printf("    action: %s", ph_action_to_string(rule ? rule->action : PH_ACTION_REPORT));
-			if (source)
-				printf(", source %s", cli_text(source));
-			if (rule && rule->has_fallback)
-				printf(", fallback %s", ph_action_to_string(rule->fallback));
-			if (rule && rule->action == PH_ACTION_EXEC)
-				printf(", hook %s", cli_text(rule->hook[0]));
-			printf(", sharers %s\n", ph_on_shared_to_string(rule ? rule->on_shared : PH_SHARED_TOGETHER));
-			printf("filesystem: %s on %s (%s, %u-byte blocks%s%s)\n", cli_text(place.fstype),
-			       cli_text(place.mountpoint),
-			       place.reflink ? "reflink" : "no reflink", place.block_size,
-			       place.dax ? ", DAX" : "", place.fsnode ? "" : "");
-			if (place.ns)
-				printf("      pmem: %s, /dev/%s on %s %s: %s (%s)\n", place.ns->name, place.ns->blockdev,
-				       place.bus->name, place.bus->provider, place.bus->can_clear ? "can clear" : "cannot clear",
-				       cli_text(place.bus->clear_reason));
-			else
-				printf("      pmem: none (%s is not on a pmem device: pmemheal never repairs it)\n",
-				       cli_text(place.fsnode));
-			if (place.ns)
-				printf("  a repair: %s\n", cli_text(what));
-			printf("\n");
-		}
+		if (json)
+			json_object_array_add(out, place_json(&place, rule, source, what));
+		else
+			place_print(&place, rule, source, what);
 		ph_place_done(&place);
 	}
 	if (json) {

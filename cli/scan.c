@@ -21,11 +21,15 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "clock.h"
 #include "ledger.h"
+#include "lock.h"
 #include "mapper-json.h"
 #include "mapper.h"
 #include "record.h"
 #include "watch.h"
+
+#define SCAN_LOCK_WAIT_USEC (5 * 1000000ULL)
 
 struct scan_state {
 	struct ph_ctx *ctx;
@@ -37,22 +41,6 @@ struct scan_state {
 	unsigned changes, errors;
 	struct json_object *out; /* --json without --watch: one document */
 };
-
-static uint64_t mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
-{
-	for (size_t i = 0; t && i < t->n_namespaces; i++)
-		if (strcmp(t->namespaces[i].id, id) == 0)
-			return &t->namespaces[i];
-	return NULL;
-}
 
 /* Map one range on its namespace's device; owners as JSON and a one-line
  * summary for the ledger's history.  Each owner is recorded. */
@@ -110,6 +98,24 @@ static int map_range(struct scan_state *s, const struct ph_namespace *ns, const 
 	return *ret_summary ? 0 : -ENOMEM;
 }
 
+/* Write the ledger only under the repair lock, as pmemheal repair and the
+ * daemon's repairs do, so a scan never changes a range they are working
+ * on.  Each scan waits up to SCAN_LOCK_WAIT_USEC for it and lets go after
+ * (so scan --watch, between scans, never keeps the daemon waiting).  When
+ * the lock file cannot be opened at all (a read-only state directory),
+ * nobody can repair from this state directory either: scan goes on. */
+static int lock_scans(struct ph_monitor *mon, const char *state_dir)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r = ph_repair_lock_open(state_dir, NULL, &fd);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return 0;
+	return ph_monitor_set_repair_lock(mon, state_dir, SCAN_LOCK_WAIT_USEC);
+}
+
 static void emit(struct scan_state *s, struct json_object *j)
 {
 	if (s->watching || !s->out) {
@@ -123,12 +129,12 @@ static void emit(struct scan_state *s, struct json_object *j)
 static void on_change(void *userdata, const struct ph_change *c, const char *trigger)
 {
 	struct scan_state *s = userdata;
-	const struct ph_namespace *ns = find_ns(ph_monitor_get_topology(s->mon), c->row.ns_id);
+	const struct ph_namespace *ns = ph_topology_find_ns(ph_monitor_get_topology(s->mon), c->row.ns_id);
 	struct json_object *owners = NULL;
 	_cleanup_free_ char *summary = NULL;
 	enum ph_state state = c->row.state;
 	bool map = s->map && ns && (c->type == PH_CHANGE_NEW || c->type == PH_CHANGE_GROWN);
-	uint64_t seen = mono_usec(), mapped;
+	uint64_t seen = ph_mono_usec(), mapped;
 
 	s->changes++;
 	ph_record_change(s->rec, c);
@@ -139,7 +145,7 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 					ph_now_usec()) == 0)
 			state = PH_STATE_MAPPED;
 	}
-	mapped = mono_usec();
+	mapped = ph_mono_usec();
 	if (s->json) {
 		struct json_object *j = json_object_new_object();
 
@@ -195,20 +201,15 @@ static void on_event(void *userdata, enum ph_monitor_event ev, const char *name,
 
 	if (ev == PH_MONITOR_SOURCE_ERROR)
 		s->errors++;
-	else {
-		struct ph_event_fields f = PH_EVENT_INIT;
-
-		f.device = detail ? detail : name;
-		f.detail = name;
-		ph_record(s->rec, ev == PH_MONITOR_DEVICE_ADDED ? PH_EVENT_DEVICE_ADDED : PH_EVENT_DEVICE_REMOVED, &f);
-	}
+	else
+		ph_record_device(s->rec, ev == PH_MONITOR_DEVICE_ADDED, name, detail);
 	if (s->json) {
 		struct json_object *j = json_object_new_object();
 
 		json_object_object_add(j, "event", ph_json_string(names[ev]));
 		json_object_object_add(j, "name", ph_json_string(name));
 		json_object_object_add(j, "detail", detail ? ph_json_string(detail) : NULL);
-		json_object_object_add(j, "mono_usec", json_object_new_int64((int64_t)mono_usec()));
+		json_object_object_add(j, "mono_usec", json_object_new_int64((int64_t)ph_mono_usec()));
 		emit(s, j);
 	} else if (ev == PH_MONITOR_SOURCE_ERROR)
 		cli_error("%s", detail);
@@ -233,7 +234,14 @@ static void help(FILE *f)
 		program_name, PH_STATE_DIR);
 }
 
-int verb_scan(int argc, char *argv[])
+struct scan_args {
+	const char *state_dir;
+	uint64_t interval;
+	bool json, map, watch;
+};
+
+/* Options into *a: EXIT_OK to go on, -1 after --help, or an exit status. */
+static int scan_parse(int argc, char *argv[], struct scan_args *a)
 {
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },     { "json", no_argument, NULL, 'j' },
@@ -241,37 +249,29 @@ int verb_scan(int argc, char *argv[])
 		{ "interval", required_argument, NULL, 'i' }, { "no-map", no_argument, NULL, 'n' },
 		{},
 	};
-	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
-	_cleanup_(ph_ledger_freep) struct ph_ledger *ledger = NULL;
-	_cleanup_(ph_monitor_freep) struct ph_monitor *mon = NULL;
-	_cleanup_(ph_recorder_freep) struct ph_recorder *rec = NULL;
-	struct scan_state s = { .map = true };
-	struct ph_error err = { { 0 } };
-	const char *state_dir = PH_STATE_DIR;
-	uint64_t interval = 60;
-	bool watch = false;
-	int c, r, ret = EXIT_FAIL;
+	int c;
 
+	*a = (struct scan_args){ .state_dir = PH_STATE_DIR, .interval = 60, .map = true };
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
 			help(stdout);
-			return EXIT_OK;
-		case 'j':
-			s.json = true;
-			break;
+			return -1;
 		case 's':
-			state_dir = optarg;
+			a->state_dir = optarg;
+			break;
+		case 'j':
+			a->json = true;
 			break;
 		case 'w':
-			watch = true;
+			a->watch = true;
 			break;
 		case 'n':
-			s.map = false;
+			a->map = false;
 			break;
 		case 'i':
-			if (ph_parse_u64(optarg, &interval) < 0 || interval > 86400) {
+			if (ph_parse_u64(optarg, &a->interval) < 0 || a->interval > 86400) {
 				cli_error("invalid --interval '%s': expected 0 to 86400 seconds", optarg);
 				return EXIT_USAGE;
 			}
@@ -284,13 +284,102 @@ int verb_scan(int argc, char *argv[])
 		cli_error("scan takes no arguments; see '%s scan --help'", program_name);
 		return EXIT_USAGE;
 	}
+	return EXIT_OK;
+}
+
+/* One scan; its changes were printed (or gathered in s->out) as they came. */
+static int scan_once(struct scan_state *s)
+{
+	int r;
+
+	if (s->json)
+		s->out = json_object_new_array();
+	r = ph_monitor_scan(s->mon, "scan");
+	if (r < 0)
+		return r;
+	if (s->json) {
+		struct json_object *doc = json_object_new_object();
+		const char *aside = ph_ledger_get_moved_aside(s->ledger);
+
+		json_object_object_add(doc, "ledger", ph_json_string(ph_ledger_get_path(s->ledger)));
+		json_object_object_add(doc, "moved_aside", aside ? ph_json_string(aside) : NULL);
+		json_object_object_add(doc, "namespaces",
+				       json_object_new_int64((int64_t)ph_monitor_get_topology(s->mon)->n_namespaces));
+		json_object_object_add(doc, "events", s->out);
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+		s->out = NULL;
+	} else if (s->changes == 0)
+		printf("no changes (%zu namespaces)\n", ph_monitor_get_topology(s->mon)->n_namespaces);
+	return s->errors ? EXIT_PARTIAL : EXIT_OK;
+}
+
+/* --watch: scan on every wake-up until SIGINT or SIGTERM.  An exit status,
+ * or -errno after saying what failed (the caller adds "scan failed"). */
+static int scan_watch(struct scan_state *s, uint64_t interval)
+{
+	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+	sigset_t mask;
+	int r;
+
+	s->watching = true;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	r = sd_event_default(&e);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGINT, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGTERM, NULL, NULL);
+	if (r >= 0)
+		r = ph_monitor_attach(s->mon, e, interval * 1000000ULL);
+	if (r < 0) {
+		cli_error("cannot set up watching: %s", strerror(-r));
+		return r;
+	}
+	r = ph_monitor_scan(s->mon, "start");
+	if (r < 0)
+		return r;
+	/* Readiness: everything is armed; tests wait for this line. */
+	if (s->json)
+		printf("{\"event\":\"watching\",\"namespaces\":%zu,\"watches\":%zu,\"mono_usec\":%" PRIu64 "}\n",
+		       ph_monitor_get_topology(s->mon)->n_namespaces, ph_monitor_n_watches(s->mon), ph_mono_usec());
+	else
+		printf("watching %zu namespaces (%zu lists); Ctrl-C to stop\n",
+		       ph_monitor_get_topology(s->mon)->n_namespaces, ph_monitor_n_watches(s->mon));
+	fflush(stdout);
+	r = sd_event_loop(e);
+	if (r < 0) {
+		cli_error("event loop failed: %s", strerror(-r));
+		return r;
+	}
+	return EXIT_OK;
+}
+
+int verb_scan(int argc, char *argv[])
+{
+	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
+	_cleanup_(ph_ledger_freep) struct ph_ledger *ledger = NULL;
+	_cleanup_(ph_monitor_freep) struct ph_monitor *mon = NULL;
+	_cleanup_(ph_recorder_freep) struct ph_recorder *rec = NULL;
+	struct scan_state s = { 0 };
+	struct ph_error err = { { 0 } };
+	struct scan_args a;
+	int r;
+
+	r = scan_parse(argc, argv, &a);
+	if (r != EXIT_OK)
+		return r < 0 ? EXIT_OK : r;
+	s.json = a.json;
+	s.map = a.map;
 	if (cli_ctx_new(&ctx) < 0)
 		return EXIT_FAIL;
 	s.ctx = ctx;
 	if (ph_recorder_new(ctx, "pmemheal", &rec) < 0)
 		return EXIT_FAIL;
 	s.rec = rec;
-	r = ph_ledger_open(ctx, state_dir, 0, &ledger, &err);
+	r = ph_ledger_open(ctx, a.state_dir, 0, &ledger, &err);
 	if (r < 0) {
 		cli_error("%s", err.message);
 		return r == -EACCES || r == -EPERM ? EXIT_ACCESS : EXIT_FAIL;
@@ -305,72 +394,17 @@ int verb_scan(int argc, char *argv[])
 		return EXIT_FAIL;
 	}
 	s.mon = mon;
-
-	if (!watch) {
-		if (s.json)
-			s.out = json_object_new_array();
-		r = ph_monitor_scan(mon, "scan");
-		if (r < 0)
-			goto done;
-		if (s.json) {
-			struct json_object *doc = json_object_new_object();
-
-			json_object_object_add(doc, "ledger", ph_json_string(ph_ledger_get_path(ledger)));
-			json_object_object_add(doc, "moved_aside", ph_ledger_get_moved_aside(ledger) ?
-					       ph_json_string(ph_ledger_get_moved_aside(ledger)) : NULL);
-			json_object_object_add(doc, "namespaces",
-					       json_object_new_int64((int64_t)ph_monitor_get_topology(mon)->n_namespaces));
-			json_object_object_add(doc, "events", s.out);
-			puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-			json_object_put(doc);
-			s.out = NULL;
-		} else if (s.changes == 0)
-			printf("no changes (%zu namespaces)\n", ph_monitor_get_topology(mon)->n_namespaces);
-		ret = s.errors ? EXIT_PARTIAL : EXIT_OK;
-		goto done;
-	}
-
-	{
-		_cleanup_(sd_event_unrefp) sd_event *e = NULL;
-		sigset_t mask;
-
-		s.watching = true;
-		sigemptyset(&mask);
-		sigaddset(&mask, SIGINT);
-		sigaddset(&mask, SIGTERM);
-		sigprocmask(SIG_BLOCK, &mask, NULL);
-		r = sd_event_default(&e);
-		if (r >= 0)
-			r = sd_event_add_signal(e, NULL, SIGINT, NULL, NULL);
-		if (r >= 0)
-			r = sd_event_add_signal(e, NULL, SIGTERM, NULL, NULL);
-		if (r >= 0)
-			r = ph_monitor_attach(mon, e, interval * 1000000ULL);
-		if (r < 0) {
-			cli_error("cannot set up watching: %s", strerror(-r));
-			goto done;
-		}
-		r = ph_monitor_scan(mon, "start");
-		if (r < 0)
-			goto done;
-		/* Readiness: everything is armed; tests wait for this line. */
-		if (s.json)
-			printf("{\"event\":\"watching\",\"namespaces\":%zu,\"watches\":%zu,\"mono_usec\":%" PRIu64 "}\n",
-			       ph_monitor_get_topology(mon)->n_namespaces, ph_monitor_n_watches(mon), mono_usec());
-		else
-			printf("watching %zu namespaces (%zu lists); Ctrl-C to stop\n",
-			       ph_monitor_get_topology(mon)->n_namespaces, ph_monitor_n_watches(mon));
-		fflush(stdout);
-		r = sd_event_loop(e);
-		if (r < 0) {
-			cli_error("event loop failed: %s", strerror(-r));
-			goto done;
-		}
-		ret = EXIT_OK;
-	}
-done:
+	r = lock_scans(mon, a.state_dir);
+	if (r >= 0)
+		r = a.watch ? scan_watch(&s, a.interval) : scan_once(&s);
 	json_object_put(s.out);
-	if (r < 0 && ret == EXIT_FAIL)
+	if (r == -EWOULDBLOCK) {
+		cli_error("%s/repair.lock: a repair is running (pmemheal or pmemheald); not scanning", a.state_dir);
+		return EXIT_BUSY;
+	}
+	if (r < 0) {
 		cli_error("scan failed: %s", strerror(-r));
-	return ret;
+		return EXIT_FAIL;
+	}
+	return r;
 }

@@ -220,7 +220,138 @@ static int count_intent(void *userdata, const struct ph_intent *it)
 	return 0;
 }
 
-int verb_status(int argc, char *argv[])
+/* One namespace as JSON; with verbose, its damaged files and owners
+ * (taking *owners). */
+static struct json_object *ns_json(const struct ph_topology *t, const struct ph_namespace *ns,
+				   const struct ph_blkdev *b, const struct sns *s, bool verbose, char **files,
+				   size_t nfiles, struct json_object **owners)
+{
+	const struct ph_region *rg = &t->regions[ns->region];
+	const struct ph_bus *bus = &t->buses[rg->bus];
+	struct json_object *j = json_object_new_object(), *ranges = json_object_new_array(),
+			   *mounts = json_object_new_array();
+
+	json_object_object_add(j, "name", ph_json_string(ns->name));
+	json_object_object_add(j, "id", ph_json_string(ns->id));
+	json_object_object_add(j, "mode", ph_json_string(ph_ns_mode_to_string(ns->mode)));
+	json_object_object_add(j, "blockdev", ns->blockdev ? ph_json_string(ns->blockdev) : NULL);
+	json_object_object_add(j, "chardev", ns->chardev ? ph_json_string(ns->chardev) : NULL);
+	json_object_object_add(j, "size", json_object_new_int64((int64_t)ns->size));
+	json_object_object_add(j, "start", ns->start == PH_UNKNOWN ? NULL :
+			       json_object_new_int64((int64_t)ns->start));
+	json_object_object_add(j, "data_offset", ns->data_offset == PH_UNKNOWN ? NULL :
+			       json_object_new_int64((int64_t)ns->data_offset));
+	json_object_object_add(j, "region", ph_json_string(rg->name));
+	json_object_object_add(j, "bus", ph_json_string(bus->name));
+	json_object_object_add(j, "provider", ph_json_string(bus->provider));
+	json_object_object_add(j, "can_clear", json_object_new_boolean(bus->can_clear));
+	json_object_object_add(j, "can_clear_reason",
+			       bus->clear_reason ? ph_json_string(bus->clear_reason) : NULL);
+	for (size_t p = 0; b && p < b->n_parts; p++) {
+		struct json_object *mj;
+
+		if (!b->parts[p].mount)
+			continue;
+		mj = json_object_new_object();
+		json_object_object_add(mj, "device", ph_json_string(b->parts[p].node));
+		json_object_object_add(mj, "mount", ph_json_string(b->parts[p].mount->mountpoint));
+		json_object_object_add(mj, "fstype", ph_json_string(b->parts[p].mount->fstype));
+		json_object_array_add(mounts, mj);
+	}
+	json_object_object_add(j, "mounts", mounts);
+	for (size_t k = 0; k < s->n; k++) {
+		struct json_object *rj = json_object_new_object();
+
+		json_object_object_add(rj, "id", s->v[k].id ? json_object_new_int64(s->v[k].id) : NULL);
+		json_object_object_add(rj, "sector", json_object_new_int64((int64_t)s->v[k].start));
+		json_object_object_add(rj, "count", json_object_new_int64((int64_t)s->v[k].count));
+		json_object_object_add(rj, "state", ph_json_string(ph_state_to_string(s->v[k].state)));
+		json_object_object_add(rj, "in_kernel", json_object_new_boolean(s->v[k].in_kernel));
+		json_object_object_add(rj, "in_ledger", json_object_new_boolean(s->v[k].in_ledger));
+		json_object_object_add(rj, "origin", ph_json_string(s->v[k].origin));
+		if (s->v[k].in_ledger) {
+			json_object_object_add(rj, "first_seen_usec", json_object_new_int64((int64_t)s->v[k].first_seen));
+			json_object_object_add(rj, "last_seen_usec", json_object_new_int64((int64_t)s->v[k].last_seen));
+		}
+		json_object_array_add(ranges, rj);
+	}
+	json_object_object_add(j, "ranges", ranges);
+	if (verbose) {
+		struct json_object *fj = json_object_new_array();
+
+		for (size_t k = 0; k < nfiles; k++)
+			json_object_array_add(fj, ph_json_string(files[k]));
+		json_object_object_add(j, "files", fj);
+		json_object_object_add(j, "owners", *owners);
+		*owners = NULL;
+	}
+	return j;
+}
+
+/* -v: the damaged files and poisoned metadata of one namespace, as text. */
+static void ns_print_damage(char **files, size_t nfiles, struct json_object *owners)
+{
+	if (nfiles > 0) {
+		printf("errors: Permanent errors have been detected in the following files:\n\n");
+		for (size_t k = 0; k < nfiles; k++)
+			printf("        %s\n", cli_text(files[k]));
+		printf("\n");
+	}
+	for (size_t k = 0; owners && k < json_object_array_length(owners); k++) {
+		struct json_object *o = json_object_array_get_idx(owners, k), *v;
+
+		if (json_object_object_get_ex(o, "type", &v) &&
+		    strcmp(json_object_get_string(v), "metadata") == 0) {
+			json_object_object_get_ex(o, "what", &v);
+			printf("errors: filesystem metadata (%s) is poisoned: unmount and repair it "
+			       "(xfs_repair, e2fsck)\n\n", cli_text(json_object_get_string(v)));
+		}
+	}
+}
+
+/* Region ranges outside every namespace, and lists that could not be
+ * read, into the JSON document. */
+static void scan_json(const struct ph_topology *t, const struct ph_scan *scan, struct json_object *doc)
+{
+	struct json_object *outside = json_object_new_array(), *errors = json_object_new_array();
+
+	for (size_t i = 0; i < scan->n_outside; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "region", ph_json_string(t->regions[scan->outside[i].region].name));
+		json_object_object_add(o, "sector", json_object_new_int64((int64_t)scan->outside[i].start));
+		json_object_object_add(o, "count", json_object_new_int64((int64_t)scan->outside[i].count));
+		json_object_object_add(o, "untranslated", json_object_new_boolean(scan->outside[i].untranslated));
+		json_object_array_add(outside, o);
+	}
+	for (size_t i = 0; i < scan->n_errors; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "device", ph_json_string(scan->errors[i].device));
+		json_object_object_add(o, "path", ph_json_string(scan->errors[i].path));
+		json_object_object_add(o, "message", ph_json_string(scan->errors[i].message));
+		json_object_array_add(errors, o);
+	}
+	json_object_object_add(doc, "outside", outside);
+	json_object_object_add(doc, "errors", errors);
+}
+
+static void scan_print(const struct ph_topology *t, const struct ph_scan *scan)
+{
+	for (size_t i = 0; i < scan->n_outside; i++)
+		printf("  %s: sectors %" PRIu64 "+%" PRIu64 " poisoned %s\n",
+		       t->regions[scan->outside[i].region].name, scan->outside[i].start, scan->outside[i].count,
+		       scan->outside[i].untranslated ? "(cannot place it in a namespace without root)"
+						     : "outside every namespace's data");
+}
+
+struct status_args {
+	const char *state_dir;
+	bool json, verbose;
+};
+
+/* Options into *a: EXIT_OK to go on, -1 after --help, or an exit status. */
+static int status_parse(int argc, char *argv[], struct status_args *a)
 {
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -229,31 +360,23 @@ int verb_status(int argc, char *argv[])
 		{ "state-dir", required_argument, NULL, 's' },
 		{},
 	};
-	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
-	_cleanup_(ph_topology_freep) struct ph_topology *t = NULL;
-	_cleanup_(ph_ledger_freep) struct ph_ledger *l = NULL;
-	_cleanup_(ph_scan_freep) struct ph_scan *scan = NULL;
-	int pending = 0;
-	struct json_object *doc = NULL, *jns = NULL;
-	struct ph_error lerr = { { 0 } };
-	const char *state_dir = PH_STATE_DIR;
-	bool json = false, verbose = false;
-	int c, r, ret = EXIT_OK;
+	int c;
 
+	*a = (struct status_args){ .state_dir = PH_STATE_DIR };
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
 			help(stdout);
-			return EXIT_OK;
+			return -1;
 		case 'v':
-			verbose = true;
+			a->verbose = true;
 			break;
 		case 'j':
-			json = true;
+			a->json = true;
 			break;
 		case 's':
-			state_dir = optarg;
+			a->state_dir = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -263,6 +386,24 @@ int verb_status(int argc, char *argv[])
 		cli_error("status takes no arguments; see '%s status --help'", program_name);
 		return EXIT_USAGE;
 	}
+	return EXIT_OK;
+}
+
+int verb_status(int argc, char *argv[])
+{
+	_cleanup_(ph_ctx_unrefp) struct ph_ctx *ctx = NULL;
+	_cleanup_(ph_topology_freep) struct ph_topology *t = NULL;
+	_cleanup_(ph_ledger_freep) struct ph_ledger *l = NULL;
+	_cleanup_(ph_scan_freep) struct ph_scan *scan = NULL;
+	int pending = 0;
+	struct json_object *doc = NULL, *jns = NULL;
+	struct ph_error lerr = { { 0 } };
+	struct status_args a;
+	int r, ret = EXIT_OK;
+
+	r = status_parse(argc, argv, &a);
+	if (r != EXIT_OK)
+		return r < 0 ? EXIT_OK : r;
 	if (cli_ctx_new(&ctx) < 0)
 		return EXIT_FAIL;
 	r = ph_topology_load(ctx, &t);
@@ -275,16 +416,16 @@ int verb_status(int argc, char *argv[])
 		cli_error("cannot read the badblocks lists: %s", strerror(-r));
 		return EXIT_FAIL;
 	}
-	r = ph_ledger_open(ctx, state_dir, PH_LEDGER_READONLY, &l, &lerr);
-	if (r < 0 && !json)
+	r = ph_ledger_open(ctx, a.state_dir, PH_LEDGER_READONLY, &l, &lerr);
+	if (r < 0 && !a.json)
 		cli_notice("%s", lerr.message);
 	if (l && ph_ledger_intents_running(l, count_intent, &pending) < 0)
 		pending = -1;
-	if (!json && pending > 0)
+	if (!a.json && pending > 0)
 		printf("%d page repair%s interrupted (a crash or a kill): `pmemheal repair` or pmemheald finishes %s\n",
 		       pending, pending == 1 ? " was" : "s were", pending == 1 ? "it" : "them");
 
-	if (json) {
+	if (a.json) {
 		doc = json_object_new_object();
 		jns = json_object_new_array();
 		json_object_object_add(doc, "ledger", l ? ph_json_string(ph_ledger_get_path(l)) : NULL);
@@ -296,8 +437,6 @@ int verb_status(int argc, char *argv[])
 
 	for (size_t i = 0; i < t->n_namespaces; i++) {
 		const struct ph_namespace *ns = &t->namespaces[i];
-		const struct ph_region *rg = &t->regions[ns->region];
-		const struct ph_bus *bus = &t->buses[rg->bus];
 		_cleanup_(ph_blkdev_freep) struct ph_blkdev *b = NULL;
 		struct json_object *owners = NULL;
 		char **files = NULL;
@@ -311,86 +450,14 @@ int verb_status(int argc, char *argv[])
 			cli_error("%s: cannot read the ledger: %s", ns->name, strerror(-r));
 			ret = EXIT_FAIL;
 		}
-		if (verbose && damaged(ctx, ns, &s, &owners, &files, &nfiles) < 0)
+		if (a.verbose && damaged(ctx, ns, &s, &owners, &files, &nfiles) < 0)
 			ret = EXIT_FAIL;
-
-		if (json) {
-			struct json_object *j = json_object_new_object(), *ranges = json_object_new_array(),
-					   *mounts = json_object_new_array();
-
-			json_object_object_add(j, "name", ph_json_string(ns->name));
-			json_object_object_add(j, "id", ph_json_string(ns->id));
-			json_object_object_add(j, "mode", ph_json_string(ph_ns_mode_to_string(ns->mode)));
-			json_object_object_add(j, "blockdev", ns->blockdev ? ph_json_string(ns->blockdev) : NULL);
-			json_object_object_add(j, "chardev", ns->chardev ? ph_json_string(ns->chardev) : NULL);
-			json_object_object_add(j, "size", json_object_new_int64((int64_t)ns->size));
-			json_object_object_add(j, "start", ns->start == PH_UNKNOWN ? NULL :
-					       json_object_new_int64((int64_t)ns->start));
-			json_object_object_add(j, "data_offset", ns->data_offset == PH_UNKNOWN ? NULL :
-					       json_object_new_int64((int64_t)ns->data_offset));
-			json_object_object_add(j, "region", ph_json_string(rg->name));
-			json_object_object_add(j, "bus", ph_json_string(bus->name));
-			json_object_object_add(j, "provider", ph_json_string(bus->provider));
-			json_object_object_add(j, "can_clear", json_object_new_boolean(bus->can_clear));
-			json_object_object_add(j, "can_clear_reason",
-					       bus->clear_reason ? ph_json_string(bus->clear_reason) : NULL);
-			for (size_t p = 0; b && p < b->n_parts; p++) {
-				struct json_object *mj;
-
-				if (!b->parts[p].mount)
-					continue;
-				mj = json_object_new_object();
-				json_object_object_add(mj, "device", ph_json_string(b->parts[p].node));
-				json_object_object_add(mj, "mount", ph_json_string(b->parts[p].mount->mountpoint));
-				json_object_object_add(mj, "fstype", ph_json_string(b->parts[p].mount->fstype));
-				json_object_array_add(mounts, mj);
-			}
-			json_object_object_add(j, "mounts", mounts);
-			for (size_t k = 0; k < s.n; k++) {
-				struct json_object *rj = json_object_new_object();
-
-				json_object_object_add(rj, "id", s.v[k].id ? json_object_new_int64(s.v[k].id) : NULL);
-				json_object_object_add(rj, "sector", json_object_new_int64((int64_t)s.v[k].start));
-				json_object_object_add(rj, "count", json_object_new_int64((int64_t)s.v[k].count));
-				json_object_object_add(rj, "state", ph_json_string(ph_state_to_string(s.v[k].state)));
-				json_object_object_add(rj, "in_kernel", json_object_new_boolean(s.v[k].in_kernel));
-				json_object_object_add(rj, "in_ledger", json_object_new_boolean(s.v[k].in_ledger));
-				json_object_object_add(rj, "origin", ph_json_string(s.v[k].origin));
-				if (s.v[k].in_ledger) {
-					json_object_object_add(rj, "first_seen_usec", json_object_new_int64((int64_t)s.v[k].first_seen));
-					json_object_object_add(rj, "last_seen_usec", json_object_new_int64((int64_t)s.v[k].last_seen));
-				}
-				json_object_array_add(ranges, rj);
-			}
-			json_object_object_add(j, "ranges", ranges);
-			if (verbose) {
-				struct json_object *fj = json_object_new_array();
-
-				for (size_t k = 0; k < nfiles; k++)
-					json_object_array_add(fj, ph_json_string(files[k]));
-				json_object_object_add(j, "files", fj);
-				json_object_object_add(j, "owners", owners);
-				owners = NULL;
-			}
-			json_object_array_add(jns, j);
-		} else {
+		if (a.json)
+			json_object_array_add(jns, ns_json(t, ns, b, &s, a.verbose, files, nfiles, &owners));
+		else {
 			print_ns(t, ns, b, &s);
-			if (verbose && nfiles > 0) {
-				printf("errors: Permanent errors have been detected in the following files:\n\n");
-				for (size_t k = 0; k < nfiles; k++)
-					printf("        %s\n", cli_text(files[k]));
-				printf("\n");
-			}
-			for (size_t k = 0; verbose && owners && k < json_object_array_length(owners); k++) {
-				struct json_object *o = json_object_array_get_idx(owners, k), *v;
-
-				if (json_object_object_get_ex(o, "type", &v) &&
-				    strcmp(json_object_get_string(v), "metadata") == 0) {
-					json_object_object_get_ex(o, "what", &v);
-					printf("errors: filesystem metadata (%s) is poisoned: unmount and repair it "
-					       "(xfs_repair, e2fsck)\n\n", cli_text(json_object_get_string(v)));
-				}
-			}
+			if (a.verbose)
+				ns_print_damage(files, nfiles, owners);
 		}
 		json_object_put(owners);
 		for (size_t k = 0; k < nfiles; k++)
@@ -398,38 +465,12 @@ int verb_status(int argc, char *argv[])
 		free(files);
 		free(s.v);
 	}
-
-	if (json) {
-		struct json_object *outside = json_object_new_array(), *errors = json_object_new_array();
-
-		for (size_t i = 0; i < scan->n_outside; i++) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "region", ph_json_string(t->regions[scan->outside[i].region].name));
-			json_object_object_add(o, "sector", json_object_new_int64((int64_t)scan->outside[i].start));
-			json_object_object_add(o, "count", json_object_new_int64((int64_t)scan->outside[i].count));
-			json_object_object_add(o, "untranslated", json_object_new_boolean(scan->outside[i].untranslated));
-			json_object_array_add(outside, o);
-		}
-		for (size_t i = 0; i < scan->n_errors; i++) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "device", ph_json_string(scan->errors[i].device));
-			json_object_object_add(o, "path", ph_json_string(scan->errors[i].path));
-			json_object_object_add(o, "message", ph_json_string(scan->errors[i].message));
-			json_object_array_add(errors, o);
-		}
-		json_object_object_add(doc, "outside", outside);
-		json_object_object_add(doc, "errors", errors);
+	if (a.json) {
+		scan_json(t, scan, doc);
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(doc);
-	} else {
-		for (size_t i = 0; i < scan->n_outside; i++)
-			printf("  %s: sectors %" PRIu64 "+%" PRIu64 " poisoned %s\n",
-			       t->regions[scan->outside[i].region].name, scan->outside[i].start, scan->outside[i].count,
-			       scan->outside[i].untranslated ? "(cannot place it in a namespace without root)"
-							     : "outside every namespace's data");
-	}
+	} else
+		scan_print(t, scan);
 	if (scan->n_errors > 0 && ret == EXIT_OK)
 		ret = EXIT_PARTIAL;
 	return ret;

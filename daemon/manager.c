@@ -24,10 +24,12 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "clock.h"
 #include "ledger.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "range-row.h"
 #include "record.h"
 #include "watch.h"
 #include "worker.h"
@@ -60,22 +62,14 @@ struct manager {
 
 /* A ledger change, copied out of the monitor's callback. */
 struct backlog_item {
-	struct ph_change c;
-	char *ns_id, *device, *origin, *trigger;
+	struct ph_change c;           /* its row is row.row */
+	struct ph_range_row_copy row;
+	char *trigger;
 };
 
 static void schedule_update(struct manager *m);
-static uint64_t mono_usec(void);
 
 /* ---- what the monitor reports ------------------------------------------ */
-
-static const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
-{
-	for (size_t i = 0; t && i < t->n_namespaces; i++)
-		if (strcmp(t->namespaces[i].id, id) == 0)
-			return &t->namespaces[i];
-	return NULL;
-}
 
 static void queue_range(struct manager *m, int64_t id)
 {
@@ -88,7 +82,7 @@ static void queue_range(struct manager *m, int64_t id)
 /* Record one change, and queue its range when it needs a repair. */
 static void handle_change(struct manager *m, const struct ph_change *c, const char *trigger)
 {
-	const struct ph_namespace *ns = find_ns(ph_monitor_get_topology(m->monitor), c->row.ns_id);
+	const struct ph_namespace *ns = ph_topology_find_ns(ph_monitor_get_topology(m->monitor), c->row.ns_id);
 	const char *dev = c->row.device ? c->row.device : ns ? ns->name : c->row.ns_id;
 
 	(void)ph_record_change(m->recorder, c);
@@ -121,9 +115,7 @@ static void handle_change(struct manager *m, const struct ph_change *c, const ch
 
 static void backlog_item_done(struct backlog_item *it)
 {
-	free(it->ns_id);
-	free(it->device);
-	free(it->origin);
+	ph_range_row_copy_done(&it->row);
 	free(it->trigger);
 }
 
@@ -132,10 +124,10 @@ static void backlog_item_done(struct backlog_item *it)
  * all: everything now (stopping). */
 static void drain(struct manager *m, bool all)
 {
-	uint64_t t0 = mono_usec();
+	uint64_t t0 = ph_mono_usec();
 	size_t n = 0;
 
-	while (m->backlog_head < m->n_backlog && (all || n == 0 || mono_usec() - t0 < 20000)) {
+	while (m->backlog_head < m->n_backlog && (all || n == 0 || ph_mono_usec() - t0 < 20000)) {
 		struct backlog_item *it = &m->backlog[m->backlog_head++];
 
 		handle_change(m, &it->c, it->trigger);
@@ -168,20 +160,13 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 	}
 	it = &m->backlog[m->n_backlog];
 	*it = (struct backlog_item){ .c = *c };
-	it->ns_id = c->row.ns_id ? strdup(c->row.ns_id) : NULL;
-	it->device = c->row.device ? strdup(c->row.device) : NULL;
-	it->origin = c->row.origin ? strdup(c->row.origin) : NULL;
-	it->trigger = strdup(trigger ? trigger : "?");
-	if ((c->row.ns_id && !it->ns_id) || (c->row.device && !it->device) || (c->row.origin && !it->origin) ||
-	    !it->trigger) {
+	if (ph_range_row_copy(&c->row, &it->row) < 0 || !(it->trigger = strdup(trigger ? trigger : "?"))) {
 		backlog_item_done(it);
 		(void)log_oom_ignore();
 		handle_change(m, c, trigger);
 		return;
 	}
-	it->c.row.ns_id = it->ns_id;
-	it->c.row.device = it->device;
-	it->c.row.origin = it->origin;
+	it->c.row = it->row.row;
 	m->n_backlog++;
 	if (sd_event_source_set_enabled(m->drain_src, SD_EVENT_ONESHOT) < 0)
 		drain(m, true);
@@ -190,19 +175,16 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 static void on_event(void *userdata, enum ph_monitor_event ev, const char *name, const char *detail)
 {
 	struct manager *m = userdata;
-	struct ph_event_fields f = PH_EVENT_INIT;
 
-	f.device = detail ? detail : name; /* the disk (pmem0) or dax device */
-	f.detail = name;                   /* the namespace */
 	switch (ev) {
 	case PH_MONITOR_DEVICE_ADDED:
 		log_info("pmem namespace %s appeared (%s)", name, detail ? detail : "no device");
-		(void)ph_record(m->recorder, PH_EVENT_DEVICE_ADDED, &f);
+		(void)ph_record_device(m->recorder, true, name, detail);
 		ph_worker_topology_changed(m->worker);
 		break;
 	case PH_MONITOR_DEVICE_REMOVED:
 		log_info("pmem namespace %s went away (%s)", name, detail ? detail : "no device");
-		(void)ph_record(m->recorder, PH_EVENT_DEVICE_REMOVED, &f);
+		(void)ph_record_device(m->recorder, false, name, detail);
 		ph_worker_topology_changed(m->worker);
 		break;
 	case PH_MONITOR_SOURCE_ERROR:
@@ -382,6 +364,7 @@ static void range_done(struct manager *m, struct ph_worker_report *rep)
 {
 	enum ph_outcome o = ph_outcome_of(&rep->res, rep->error);
 	const struct ph_repair_result *res = &rep->res;
+	_cleanup_free_ char *counts = NULL;
 
 	m->metrics.repairs[o]++;
 	m->metrics.pages_repaired += res->written;
@@ -390,12 +373,11 @@ static void range_done(struct manager *m, struct ph_worker_report *rep)
 	if (rep->error < 0)
 		log_error_errno(rep->error, "Cannot repair range %" PRId64 ": %s", rep->range_id,
 				res->detail ? res->detail : "%m");
+	else if (ph_repair_result_counts(res, true, &counts) < 0)
+		(void)log_oom_ignore();
 	else
 		log_full(o == PH_OUTCOME_FAILED ? LOG_ERR : o == PH_OUTCOME_RECORDED ? LOG_INFO : LOG_NOTICE,
-			 "Range %" PRId64 ": %s (%u page%s: %u repaired, %u cleared, %u pinned, %u recorded, %u failed; "
-			 "%" PRIu64 " bytes lost)%s%s",
-			 rep->range_id, ph_outcome_to_string(o), res->pages, res->pages == 1 ? "" : "s", res->written,
-			 res->cleared, res->pinned, res->recorded, res->failed, res->bytes_lost,
+			 "Range %" PRId64 ": %s (%s)%s%s", rep->range_id, ph_outcome_to_string(o), counts,
 			 res->detail ? ": " : "", res->detail ? res->detail : "");
 }
 
@@ -663,14 +645,6 @@ struct manager *manager_free(struct manager *m)
 	return NULL;
 }
 
-static uint64_t mono_usec(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 int manager_run(struct manager *m)
 {
 	int r;
@@ -700,11 +674,11 @@ int manager_run(struct manager *m)
 			return r;
 		if (r == 0)
 			continue;
-		t0 = mono_usec();
+		t0 = ph_mono_usec();
 		r = sd_event_dispatch(m->event);
 		if (r < 0)
 			return r;
-		dt = mono_usec() - t0;
+		dt = ph_mono_usec() - t0;
 		if (dt > m->metrics.loop_dispatch_max_usec) {
 			m->metrics.loop_dispatch_max_usec = dt;
 			log_debug("The event loop's longest turn so far: %" PRIu64 " us", dt);

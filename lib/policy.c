@@ -279,33 +279,60 @@ static bool once(struct parse *ps, enum key_id k, const char *name)
 	return true;
 }
 
+/* [Match] Path=: patterns added to the list; empty resets it. */
+static int rule_path(struct parse *ps, const char *value)
+{
+	struct ph_rule *r = ps->rule;
+	size_t before = r->n_globs;
+	int k;
+
+	if (!*value) { /* an empty assignment resets the list */
+		for (size_t i = 0; i < r->n_globs; i++)
+			free(r->globs[i]);
+		r->n_globs = 0;
+		return 1;
+	}
+	if (!ps->seen[K_PATH])
+		ps->seen[K_PATH] = r->match_line = ps->line;
+	k = split_words(value, &r->globs, &r->n_globs);
+	if (k < 0)
+		return 0;
+	for (size_t i = before; i < r->n_globs; i++) {
+		const char *why;
+
+		if (ph_glob_check(r->globs[i], &why) < 0)
+			(void)add_error(ps->errs, ps->file, ps->line, "bad pattern '%s': %s", r->globs[i], why);
+	}
+	return 1;
+}
+
+/* [Repair] Source=: an absolute path template with %p, %r, %f, %%. */
+static int rule_source(struct parse *ps, const char *name, const char *value)
+{
+	struct ph_rule *r = ps->rule;
+
+	if (!once(ps, K_SOURCE, name))
+		return 1;
+	if (value[0] != '/')
+		(void)add_error(ps->errs, ps->file, ps->line, "Source= must be an absolute path template");
+	for (const char *c = strchr(value, '%'); c; c = strchr(c + 2, '%'))
+		if (!c[1] || !strchr("prf%", c[1])) {
+			(void)add_error(ps->errs, ps->file, ps->line,
+					"Source=: unknown '%%%c' (use %%p path, %%r relative path, %%f name, %%%%)",
+					c[1] ? c[1] : ' ');
+			break;
+		}
+	free(r->source);
+	r->source = strdup(value);
+	return r->source ? 1 : 0;
+}
+
 static int rule_key(struct parse *ps, const char *section, const char *name, const char *value)
 {
 	struct ph_rule *r = ps->rule;
-	int k;
 
-	if (strcmp(section, "Match") == 0 && strcmp(name, "Path") == 0) {
-		size_t before = r->n_globs;
-
-		if (!*value) { /* an empty assignment resets the list */
-			for (size_t i = 0; i < r->n_globs; i++)
-				free(r->globs[i]);
-			r->n_globs = 0;
-			return 1;
-		}
-		if (!ps->seen[K_PATH])
-			ps->seen[K_PATH] = r->match_line = ps->line;
-		k = split_words(value, &r->globs, &r->n_globs);
-		if (k < 0)
-			return 0;
-		for (size_t i = before; i < r->n_globs; i++) {
-			const char *why;
-
-			if (ph_glob_check(r->globs[i], &why) < 0)
-				(void)add_error(ps->errs, ps->file, ps->line, "bad pattern '%s': %s", r->globs[i], why);
-		}
-		return 1;
-	}
+	if (strcmp(section, "Match") == 0 && strcmp(name, "Path") == 0)
+		return rule_path(ps, value);
 	if (strcmp(section, "Repair") == 0) {
 		if (strcmp(name, "Action") == 0) {
 			if (!once(ps, K_ACTION, name))
@@ -329,22 +356,8 @@ static int rule_key(struct parse *ps, const char *section, const char *name, con
 						"(use report, salvage, zero, punch, quarantine or delete)", value);
 			return 1;
 		}
-		if (strcmp(name, "Source") == 0) {
-			if (!once(ps, K_SOURCE, name))
-				return 1;
-			if (value[0] != '/')
-				(void)add_error(ps->errs, ps->file, ps->line, "Source= must be an absolute path template");
-			for (const char *c = strchr(value, '%'); c; c = strchr(c + 2, '%'))
-				if (!c[1] || !strchr("prf%", c[1])) {
-					(void)add_error(ps->errs, ps->file, ps->line,
-							"Source=: unknown '%%%c' (use %%p path, %%r relative path, %%f name, %%%%)",
-							c[1] ? c[1] : ' ');
-					break;
-				}
-			free(r->source);
-			r->source = strdup(value);
-			return r->source ? 1 : 0;
-		}
+		if (strcmp(name, "Source") == 0)
+			return rule_source(ps, name, value);
 		if (strcmp(name, "OnShared") == 0) {
 			if (!once(ps, K_ONSHARED, name))
 				return 1;

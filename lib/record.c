@@ -28,6 +28,7 @@
 #include "ledger.h"
 #include "mapper.h"
 #include "record.h"
+#include "repair.h"
 
 struct ph_recorder {
 	struct ph_ctx *ctx;
@@ -229,17 +230,9 @@ static void put_sep(FILE *m, bool *first)
 	*first = false;
 }
 
-static int compose_message(enum ph_event e, const struct ph_event_fields *f, char **ret)
+/* What the event is about: the device, or where the range is and its owner. */
+static void put_subject(FILE *m, enum ph_event e, const struct ph_event_fields *f, bool *first)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t size = 0;
-	bool first = true;
-	FILE *m;
-
-	m = open_memstream(&buf, &size);
-	if (!m)
-		return -ENOMEM;
-
 	switch (e) {
 	case PH_EVENT_DEVICE_ADDED:
 	case PH_EVENT_DEVICE_REMOVED:
@@ -253,20 +246,20 @@ static int compose_message(enum ph_event e, const struct ph_event_fields *f, cha
 			put_escaped(m, f->ns_id);
 			fputc(')', m);
 		}
-		first = false;
+		*first = false;
 		break;
 	case PH_EVENT_CONFIG_RELOADED:
 		fputs(set(f->result) && strcmp(f->result, "ok") != 0 ? "configuration reload " : "configuration reloaded",
 		      m);
 		if (set(f->result) && strcmp(f->result, "ok") != 0)
 			put_escaped(m, f->result);
-		first = false;
+		*first = false;
 		break;
 	default:
 		if (put_where(m, f))
-			first = false;
+			*first = false;
 		if (e == PH_EVENT_METADATA_POISON) {
-			put_sep(m, &first);
+			put_sep(m, first);
 			fputs("filesystem metadata", m);
 			if (set(f->owner)) {
 				fputs(" (", m);
@@ -274,15 +267,19 @@ static int compose_message(enum ph_event e, const struct ph_event_fields *f, cha
 				fputc(')', m);
 			}
 		} else if (e != PH_EVENT_DETECTED && e != PH_EVENT_CLEARED && (set(f->path) || set(f->owner))) {
-			put_sep(m, &first);
+			put_sep(m, first);
 			put_owner(m, e, f);
 		}
 		break;
 	}
+}
 
+/* What happened to it. */
+static void put_outcome(FILE *m, enum ph_event e, const struct ph_event_fields *f, bool *first)
+{
 	switch (e) {
 	case PH_EVENT_DETECTED:
-		put_sep(m, &first);
+		put_sep(m, first);
 		fputs("poison detected", m);
 		break;
 	case PH_EVENT_MAPPED:
@@ -292,7 +289,7 @@ static int compose_message(enum ph_event e, const struct ph_event_fields *f, cha
 			fprintf(m, ", shared by %" PRIu64 " files", f->shared_owners);
 		break;
 	case PH_EVENT_PLANNED:
-		put_sep(m, &first);
+		put_sep(m, first);
 		if (set(f->action)) {
 			put_escaped(m, f->action);
 			fputs(" planned", m);
@@ -307,7 +304,7 @@ static int compose_message(enum ph_event e, const struct ph_event_fields *f, cha
 	case PH_EVENT_REPAIRED: {
 		const char *done = set(f->action) ? action_done(f->action) : NULL;
 
-		put_sep(m, &first);
+		put_sep(m, first);
 		if (done)
 			fputs(done, m);
 		else if (set(f->action)) {
@@ -325,15 +322,15 @@ static int compose_message(enum ph_event e, const struct ph_event_fields *f, cha
 		break;
 	}
 	case PH_EVENT_CLEARED:
-		put_sep(m, &first);
+		put_sep(m, first);
 		fputs("poison cleared", m);
 		break;
 	case PH_EVENT_PINNED:
-		put_sep(m, &first);
+		put_sep(m, first);
 		fputs("poisoned block pinned (stays allocated, never reused)", m);
 		break;
 	case PH_EVENT_DATA_LOST:
-		put_sep(m, &first);
+		put_sep(m, first);
 		if (f->bytes_lost != PH_FIELD_UNSET)
 			fprintf(m, "%" PRIu64 " bytes lost", f->bytes_lost);
 		else
@@ -345,7 +342,7 @@ static int compose_message(enum ph_event e, const struct ph_event_fields *f, cha
 		}
 		break;
 	case PH_EVENT_FAILED:
-		put_sep(m, &first);
+		put_sep(m, first);
 		if (set(f->action)) {
 			put_escaped(m, f->action);
 			fputc(' ', m);
@@ -369,7 +366,20 @@ static int compose_message(enum ph_event e, const struct ph_event_fields *f, cha
 	default:
 		break;
 	}
+}
 
+static int compose_message(enum ph_event e, const struct ph_event_fields *f, char **ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0;
+	bool first = true;
+	FILE *m;
+
+	m = open_memstream(&buf, &size);
+	if (!m)
+		return -ENOMEM;
+	put_subject(m, e, f, &first);
+	put_outcome(m, e, f, &first);
 	if (set(f->detail)) {
 		put_sep(m, &first);
 		put_escaped(m, f->detail);
@@ -638,4 +648,26 @@ _public_ int ph_record_owner(struct ph_recorder *rec, const struct ph_range_row 
 	if (o->type == PH_OWNER_METADATA)
 		r = first_error(r, ph_record(rec, PH_EVENT_METADATA_POISON, &f));
 	return r;
+}
+
+_public_ int ph_record_device(struct ph_recorder *rec, bool added, const char *name, const char *detail)
+{
+	struct ph_event_fields f = PH_EVENT_INIT;
+
+	f.device = detail ? detail : name; /* the disk (pmem0) or dax device */
+	f.detail = name;                   /* the namespace */
+	return ph_record(rec, added ? PH_EVENT_DEVICE_ADDED : PH_EVENT_DEVICE_REMOVED, &f);
+}
+
+_public_ int ph_repair_result_counts(const struct ph_repair_result *res, bool singular, char **ret)
+{
+	char *s;
+
+	if (asprintf(&s,
+		     "%u page%s: %u repaired, %u cleared, %u pinned, %u recorded, %u failed; %" PRIu64 " bytes lost",
+		     res->pages, singular && res->pages == 1 ? "" : "s", res->written, res->cleared, res->pinned,
+		     res->recorded, res->failed, res->bytes_lost) < 0)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
 }

@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -115,3 +116,13 @@ int ph_record_change(struct ph_recorder *rec, const struct ph_change *c);
  */
 int ph_record_owner(struct ph_recorder *rec, const struct ph_range_row *row, const struct ph_map_result *res,
 		    size_t i);
+
+/* "device-added" or "device-removed" for namespace name, whose disk or dax
+ * device is detail (NULL: none, the namespace names the device). */
+int ph_record_device(struct ph_recorder *rec, bool added, const char *name, const char *detail);
+
+/* The counts of a repair result as one phrase, for the daemon's log and
+ * pmemheal repair: "3 pages: 2 repaired, 0 cleared, 1 pinned, 0 recorded,
+ * 0 failed; 0 bytes lost".  singular: "1 page" when there is one. */
+struct ph_repair_result;
+int ph_repair_result_counts(const struct ph_repair_result *res, bool singular, char **ret);

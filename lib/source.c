@@ -132,18 +132,12 @@ static int read_or_record(struct ph_ctx *ctx, struct ph_scan *s, const char *dev
 	return 0;
 }
 
-_public_ int ph_source_scan(struct ph_ctx *ctx, const struct ph_topology *t, struct ph_scan **ret)
+/* Device lists: already device-relative.  bad[i]: namespace i's list could
+ * not be read. */
+static int scan_devices(struct ph_ctx *ctx, const struct ph_topology *t, struct ph_scan *s, bool *bad)
 {
-	_cleanup_(ph_scan_freep) struct ph_scan *s = NULL;
-	_cleanup_free_ bool *bad = NULL;
 	int r = 0;
 
-	s = calloc(1, sizeof(*s));
-	bad = calloc(MAX(t->n_namespaces, (size_t)1), sizeof(*bad));
-	if (!s || !bad)
-		return -ENOMEM;
-
-	/* Device lists: already device-relative. */
 	for (size_t i = 0; i < t->n_namespaces; i++) {
 		const struct ph_namespace *ns = &t->namespaces[i];
 		_cleanup_free_ char *path = NULL;
@@ -171,73 +165,99 @@ _public_ int ph_source_scan(struct ph_ctx *ctx, const struct ph_topology *t, str
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
 
-	/* Region lists: translated into every namespace they overlap. */
-	for (size_t ri = 0; ri < t->n_regions; ri++) {
-		const struct ph_region *rg = &t->regions[ri];
-		_cleanup_free_ char *path = NULL;
-		struct ph_ranges l = { 0 };
-		int k;
+/* One range of region ri's list, translated into every namespace it
+ * overlaps; what lies in none of them goes to s->outside. */
+static int place_region_range(const struct ph_topology *t, struct ph_scan *s, size_t ri, struct ph_range piece,
+			      bool untranslated)
+{
+	struct ph_ranges rest = { 0 };
+	int r;
 
-		r = ph_source_region_list(rg, &path);
-		if (r < 0)
-			return r;
-		k = read_or_record(ctx, s, rg->name, path, &l);
-		if (k < 0) {
-			ph_ranges_clear(&l);
-			return k;
+	r = ph_ranges_add(&rest, piece.start, piece.count);
+	for (size_t i = 0; r == 0 && i < t->n_namespaces; i++) {
+		const struct ph_namespace *ns = &t->namespaces[i];
+		struct ph_range data, in;
+		uint64_t first;
+
+		if (ns->region != ri || ph_namespace_to_region(t, ns, 0, &first) < 0)
+			continue;
+		data = (struct ph_range){ .start = first, .count = ns->size / 512 };
+		if (!ph_range_intersect(&piece, &data, &in))
+			continue;
+		r = add_obs(s, ns, in.start - first, in.count, PH_ORIGIN_REGION);
+		if (r == 0)
+			r = ph_ranges_subtract(&rest, &in);
+	}
+	for (size_t j = 0; r == 0 && j < rest.n; j++) {
+		struct ph_region_range *v = reallocarray(s->outside, s->n_outside + 1, sizeof(*v));
+
+		if (!v) {
+			r = -ENOMEM;
+			break;
 		}
-		for (size_t i = 0; k > 0 && i < t->n_namespaces; i++)
-			if (t->namespaces[i].region == ri)
-				bad[i] = true;
-		bool untranslated = false;
+		s->outside = v;
+		v[s->n_outside++] = (struct ph_region_range){ ri, rest.v[j].start, rest.v[j].count, untranslated };
+	}
+	ph_ranges_clear(&rest);
+	return r;
+}
 
-		for (size_t i = 0; i < t->n_namespaces; i++) {
-			uint64_t first;
+/* Region ri's list: translated into every namespace it overlaps. */
+static int scan_region(struct ph_ctx *ctx, const struct ph_topology *t, struct ph_scan *s, bool *bad, size_t ri)
+{
+	const struct ph_region *rg = &t->regions[ri];
+	_cleanup_free_ char *path = NULL;
+	struct ph_ranges l = { 0 };
+	bool untranslated = false;
+	int r = 0, k;
 
-			if (t->namespaces[i].region == ri &&
-			    ph_namespace_to_region(t, &t->namespaces[i], 0, &first) < 0)
-				untranslated = true;
-		}
-		if (k == 0 && untranslated && l.n > 0)
-			ph_warn(ctx, "%s: the physical addresses of its namespaces are unreadable (root only); "
-				"its %zu listed ranges cannot be placed in them", rg->name, l.n);
-		for (size_t k2 = 0; k == 0 && k2 < l.n; k2++) {
-			struct ph_ranges rest = { 0 };
-
-			r = ph_ranges_add(&rest, l.v[k2].start, l.v[k2].count);
-			for (size_t i = 0; r == 0 && i < t->n_namespaces; i++) {
-				const struct ph_namespace *ns = &t->namespaces[i];
-				struct ph_range data, in, piece = l.v[k2];
-				uint64_t first;
-
-				if (ns->region != ri || ph_namespace_to_region(t, ns, 0, &first) < 0)
-					continue;
-				data = (struct ph_range){ .start = first, .count = ns->size / 512 };
-				if (!ph_range_intersect(&piece, &data, &in))
-					continue;
-				r = add_obs(s, ns, in.start - first, in.count, PH_ORIGIN_REGION);
-				if (r == 0)
-					r = ph_ranges_subtract(&rest, &in);
-			}
-			for (size_t j = 0; r == 0 && j < rest.n; j++) {
-				struct ph_region_range *v = reallocarray(s->outside, s->n_outside + 1, sizeof(*v));
-
-				if (!v) {
-					r = -ENOMEM;
-					break;
-				}
-				s->outside = v;
-				v[s->n_outside++] = (struct ph_region_range){ ri, rest.v[j].start, rest.v[j].count,
-									      untranslated };
-			}
-			ph_ranges_clear(&rest);
-		}
+	r = ph_source_region_list(rg, &path);
+	if (r < 0)
+		return r;
+	k = read_or_record(ctx, s, rg->name, path, &l);
+	if (k < 0) {
 		ph_ranges_clear(&l);
+		return k;
+	}
+	for (size_t i = 0; k > 0 && i < t->n_namespaces; i++)
+		if (t->namespaces[i].region == ri)
+			bad[i] = true;
+	for (size_t i = 0; i < t->n_namespaces; i++) {
+		uint64_t first;
+
+		if (t->namespaces[i].region == ri && ph_namespace_to_region(t, &t->namespaces[i], 0, &first) < 0)
+			untranslated = true;
+	}
+	if (k == 0 && untranslated && l.n > 0)
+		ph_warn(ctx, "%s: the physical addresses of its namespaces are unreadable (root only); "
+			"its %zu listed ranges cannot be placed in them", rg->name, l.n);
+	for (size_t k2 = 0; k == 0 && r == 0 && k2 < l.n; k2++)
+		r = place_region_range(t, s, ri, l.v[k2], untranslated);
+	ph_ranges_clear(&l);
+	return r;
+}
+
+_public_ int ph_source_scan(struct ph_ctx *ctx, const struct ph_topology *t, struct ph_scan **ret)
+{
+	_cleanup_(ph_scan_freep) struct ph_scan *s = NULL;
+	_cleanup_free_ bool *bad = NULL;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	bad = calloc(MAX(t->n_namespaces, (size_t)1), sizeof(*bad));
+	if (!s || !bad)
+		return -ENOMEM;
+	r = scan_devices(ctx, t, s, bad);
+	if (r < 0)
+		return r;
+	for (size_t ri = 0; ri < t->n_regions; ri++) {
+		r = scan_region(ctx, t, s, bad, ri);
 		if (r < 0)
 			return r;
 	}
-
 	for (size_t i = 0; i < t->n_namespaces; i++) {
 		const char **v;
 

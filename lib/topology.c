@@ -468,3 +468,22 @@ out:
 	ndctl_unref(nctx);
 	return r;
 }
+
+_public_ const struct ph_namespace *ph_topology_find_ns(const struct ph_topology *t, const char *id)
+{
+	for (size_t i = 0; t && id && i < t->n_namespaces; i++)
+		if (strcmp(t->namespaces[i].id, id) == 0)
+			return &t->namespaces[i];
+	return NULL;
+}
+
+_public_ const struct ph_namespace *ph_topology_find_blockdev(const struct ph_topology *t, const char *blockdev)
+{
+	const struct ph_namespace *found = NULL;
+
+	/* the last one, as pmemheal repair has always picked */
+	for (size_t i = 0; t && i < t->n_namespaces; i++)
+		if (t->namespaces[i].blockdev && strcmp(t->namespaces[i].blockdev, blockdev) == 0)
+			found = &t->namespaces[i];
+	return found;
+}

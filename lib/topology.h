@@ -116,3 +116,8 @@ int ph_namespace_to_region(const struct ph_topology *t, const struct ph_namespac
  * range: 0; -ERANGE when outside; -ENODATA when addresses are unknown. */
 int ph_region_to_namespace(const struct ph_topology *t, const struct ph_namespace *ns, uint64_t s,
 			   uint64_t *ret);
+
+/* The namespace whose id (ph_namespace.id) is id, or whose pmem disk is
+ * named blockdev ("pmem0"); NULL when there is none (or t is NULL). */
+const struct ph_namespace *ph_topology_find_ns(const struct ph_topology *t, const char *id);
+const struct ph_namespace *ph_topology_find_blockdev(const struct ph_topology *t, const char *blockdev);

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "lock.h"
 #include "source.h"
 #include "watch.h"
 
@@ -227,15 +229,10 @@ struct ph_monitor {
 	char **errors; /* last error per list, so each is logged once */
 	size_t n_errors;
 	uint64_t wake_usec;
+
+	char *lock_dir; /* set: each scan writes the ledger under its repair.lock */
+	uint64_t lock_wait_usec;
 };
-
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 _public_ uint64_t ph_monitor_get_wake_usec(const struct ph_monitor *m)
 {
@@ -267,6 +264,7 @@ _public_ struct ph_monitor *ph_monitor_free(struct ph_monitor *m)
 		free(m->errors[i]);
 	free(m->errors);
 	free(m->boot_id);
+	free(m->lock_dir);
 	ph_ctx_unref(m->ctx);
 	free(m);
 	return NULL;
@@ -328,7 +326,7 @@ _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 {
 	_cleanup_(ph_scan_freep) struct ph_scan *scan = NULL;
 	struct scan_cb s = { .m = m, .trigger = trigger };
-	uint64_t t0 = mono_now();
+	uint64_t t0 = ph_mono_usec();
 	int r;
 
 	if (strncmp(trigger, "pollpri", 7) != 0)
@@ -345,6 +343,13 @@ _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 		return r;
 	note_errors(m, scan);
 	if (m->ledger) {
+		_cleanup_close_ int lock_fd = -EBADF;
+
+		if (m->lock_dir) {
+			r = ph_repair_lock_take(m->lock_dir, m->lock_wait_usec, &lock_fd);
+			if (r < 0)
+				return r;
+		}
 		r = ph_ledger_apply(m->ledger, scan->complete_ns, scan->n_complete_ns, scan->obs,
 				    scan->n_obs, m->boot_id, ph_now_usec(), on_change, &s);
 		if (r < 0) {
@@ -355,7 +360,7 @@ _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 	}
 	/* The cost that matters is the whole scan: reading the lists, and
 	 * comparing them with the ledger (the larger part). */
-	m->scan_end_usec = mono_now();
+	m->scan_end_usec = ph_mono_usec();
 	m->scan_cost_usec = m->scan_end_usec - t0;
 	if (m->ops && m->ops->scanned)
 		m->ops->scanned(m->userdata, trigger, s.changes);
@@ -544,7 +549,7 @@ static int on_pollpri(sd_event_source *src, int fd, uint32_t revents, void *user
 	int r;
 
 	if (!m->pollpri_trigger)
-		m->wake_usec = mono_now(); /* the first of a burst: latency counts from it */
+		m->wake_usec = ph_mono_usec(); /* the first of a burst: latency counts from it */
 	/* kernfs reports EPOLLERR|EPOLLPRI on every notification, not only
 	 * after removal: only a failed read says the device has gone. */
 	r = ph_bbwatch_rearm(e->w);
@@ -680,6 +685,18 @@ _public_ int ph_monitor_attach(struct ph_monitor *m, sd_event *e, uint64_t resca
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+_public_ int ph_monitor_set_repair_lock(struct ph_monitor *m, const char *state_dir, uint64_t wait_usec)
+{
+	char *d = NULL;
+
+	if (state_dir && !(d = strdup(state_dir)))
+		return -ENOMEM;
+	free(m->lock_dir);
+	m->lock_dir = d;
+	m->lock_wait_usec = wait_usec;
 	return 0;
 }
 

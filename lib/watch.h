@@ -83,6 +83,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_monitor *, ph_monitor_free);
 int ph_monitor_attach(struct ph_monitor *m, sd_event *e, uint64_t rescan_usec);
 /* Change the rescan period (0: none); the next rescan comes that long
  * from now.  Only after ph_monitor_attach(). */
+/* Write each scan into the ledger only under state_dir's repair.lock,
+ * waiting up to wait_usec for it; a scan that cannot take it changes
+ * nothing and fails with -EWOULDBLOCK (or the error opening the lock).
+ * The lock is let go after each scan.  NULL: no lock (the default; the
+ * daemon and pmemheal repair hold it themselves while they repair). */
+int ph_monitor_set_repair_lock(struct ph_monitor *m, const char *state_dir, uint64_t wait_usec);
 int ph_monitor_set_rescan(struct ph_monitor *m, uint64_t rescan_usec);
 /* Read every list now and apply it to the ledger. */
 int ph_monitor_scan(struct ph_monitor *m, const char *trigger);

@@ -21,9 +21,11 @@
 
 #include "idset.h"
 #include "ledger.h"
+#include "range-row.h"
 #include "record.h"
 #include "scrub.h"
 #include "topology.h"
+#include "lock.h"
 #include "worker.h"
 
 #define LOCK_RETRY_NSEC (500 * 1000000L)
@@ -309,22 +311,20 @@ static int take_lock(struct ph_worker *w)
 	if (w->locked)
 		return 0;
 	if (w->lock_fd < 0) {
-		w->lock_fd = open(w->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-		if (w->lock_fd < 0) {
-			int k = negative_errno();
+		int k = ph_repair_lock_open(w->state_dir, NULL, &w->lock_fd);
 
+		if (k < 0) {
 			ph_err(w->ctx, "Cannot open %s: %s", w->lock_path, strerror(-k));
 			return k;
 		}
 	}
 	for (;;) {
 		struct timespec until;
+		int k = ph_repair_lock_try(w->lock_fd);
 
-		if (flock(w->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		if (k == 0)
 			break;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			int k = negative_errno();
-
+		if (k != -EWOULDBLOCK) {
 			ph_err(w->ctx, "Cannot lock %s: %s", w->lock_path, strerror(-k));
 			return k;
 		}
@@ -365,39 +365,16 @@ static void drop_lock(struct ph_worker *w)
 	w->locked = false;
 }
 
-struct row_copy {
-	struct ph_range_row row;
-	char *ns_id, *device, *origin;
-};
-
 static int copy_row(void *userdata, const struct ph_range_row *row)
 {
-	struct row_copy *c = userdata;
-
-	c->row = *row;
-	c->ns_id = strdup(row->ns_id);
-	c->device = row->device ? strdup(row->device) : NULL;
-	c->origin = row->origin ? strdup(row->origin) : NULL;
-	if (!c->ns_id || (row->device && !c->device) || (row->origin && !c->origin))
-		return -ENOMEM;
-	c->row.ns_id = c->ns_id;
-	c->row.device = c->device;
-	c->row.origin = c->origin;
-	return 0;
-}
-
-static void row_copy_done(struct row_copy *c)
-{
-	free(c->ns_id);
-	free(c->device);
-	free(c->origin);
+	return ph_range_row_copy(row, userdata);
 }
 
 static void repair_one(struct ph_worker *w, int64_t id)
 {
 	_cleanup_(ph_repairer_freep) struct ph_repairer *rep = NULL;
 	struct ph_worker_report done = { .type = PH_WORKER_DONE, .range_id = id };
-	struct row_copy c = { 0 };
+	struct ph_range_row_copy c = { 0 };
 	int k;
 
 	k = ph_ledger_get_range(w->ledger, id, copy_row, &c);
@@ -423,7 +400,7 @@ static void repair_one(struct ph_worker *w, int64_t id)
 	}
 out:
 	done.error = k;
-	row_copy_done(&c);
+	ph_range_row_copy_done(&c);
 	push(w, &done);
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <xfs/xfs.h>
 
+#include "clock.h"
 #include "mapper-fiemap.h"
 
 /* Longest extent we store in one entry; longer ones are split. */
@@ -286,10 +287,7 @@ _public_ struct ph_findex *ph_findex_free(struct ph_findex *idx)
 
 static double now_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)ph_mono_usec() / 1e6;
 }
 
 _public_ int ph_findex_build(struct ph_ctx *ctx, int root_fd, unsigned nthreads, bool xattrs,

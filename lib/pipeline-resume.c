@@ -89,8 +89,7 @@ int resume_one(void *userdata, const struct ph_intent *it)
 static int on_repairing(void *userdata, const struct ph_range_row *row)
 {
 	struct repairing *p = userdata;
-	struct ph_range_row *v;
-	char **s;
+	struct ph_range_row_copy *v;
 
 	if (row->state != PH_STATE_REPAIRING)
 		return 0;
@@ -98,17 +97,8 @@ static int on_repairing(void *userdata, const struct ph_range_row *row)
 	if (!v)
 		return -ENOMEM;
 	p->rows = v;
-	s = reallocarray(p->strings, p->n_strings + 3, sizeof(*s));
-	if (!s)
+	if (ph_range_row_copy(row, &v[p->n]) < 0)
 		return -ENOMEM;
-	p->strings = s;
-	v[p->n] = *row;
-	if (!(s[p->n_strings++] = strdup(row->ns_id)) || !(s[p->n_strings++] = strdup(row->device ? row->device : "")) ||
-	    !(s[p->n_strings++] = strdup(row->origin ? row->origin : "")))
-		return -ENOMEM;
-	v[p->n].ns_id = s[p->n_strings - 3];
-	v[p->n].device = s[p->n_strings - 2];
-	v[p->n].origin = s[p->n_strings - 1];
 	p->n++;
 	return 0;
 }
@@ -129,17 +119,18 @@ _public_ int ph_repairer_resume(struct ph_repairer *r)
 	for (size_t i = 0; k >= 0 && i < rp.n; i++) {
 		struct ph_repair_result res;
 
+		const struct ph_range_row *row = &rp.rows[i].row;
+
 		ph_info(r->ctx, "Finishing the repair of %s sectors %" PRIu64 "+%" PRIu64 " after a restart",
-			rp.rows[i].device, rp.rows[i].start, rp.rows[i].count);
-		if (ph_repair_range(r, &rp.rows[i], &res) < 0)
-			(void)ph_ledger_set_state(r->ledger, rp.rows[i].id, PH_STATE_FAILED, "repair",
+			row->device, row->start, row->count);
+		if (ph_repair_range(r, row, &res) < 0)
+			(void)ph_ledger_set_state(r->ledger, row->id, PH_STATE_FAILED, "repair",
 						  res.detail ? res.detail : "could not be planned again after a restart",
 						  ph_now_usec());
 		ph_repair_result_done(&res);
 	}
-	for (size_t i = 0; i < rp.n_strings; i++)
-		free(rp.strings[i]);
-	free(rp.strings);
+	for (size_t i = 0; i < rp.n; i++)
+		ph_range_row_copy_done(&rp.rows[i]);
 	free(rp.rows);
 	return k < 0 ? k : (int)rs.jobs;
 }

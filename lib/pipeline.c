@@ -8,14 +8,6 @@
  */
 #include "repair-internal.h"
 
-const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id)
-{
-	for (size_t i = 0; t && i < t->n_namespaces; i++)
-		if (strcmp(t->namespaces[i].id, id) == 0)
-			return &t->namespaces[i];
-	return NULL;
-}
-
 /* ---- entry points ------------------------------------------------------- */
 
 _public_ int ph_repairer_new(struct ph_ctx *ctx, struct ph_ledger *ledger, const struct ph_policy *policy,
@@ -150,7 +142,7 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 
 	memset(s, 0, sizeof(*s));
 	s->ctx = r->ctx;
-	s->ns = find_ns(r->topo, row->ns_id);
+	s->ns = ph_topology_find_ns(r->topo, row->ns_id);
 	if (!s->ns) {
 		ph_error_set(err, "namespace %s is not present", row->ns_id);
 		return -ENODEV;
@@ -275,7 +267,7 @@ static int session_plan(struct session *s, const struct ph_range_row *row, struc
 _public_ int ph_repair_plan(struct ph_repairer *r, const struct ph_range_row *row, struct ph_plan ***ret,
 			    size_t *ret_n)
 {
-	const struct ph_namespace *ns = find_ns(r->topo, row->ns_id);
+	const struct ph_namespace *ns = ph_topology_find_ns(r->topo, row->ns_id);
 	struct session s;
 	struct ph_error err = { { 0 } };
 	int k;
@@ -373,7 +365,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	memset(res, 0, sizeof(*res));
 	res->state = row->state;
 	{
-		const struct ph_namespace *ns = find_ns(r->topo, row->ns_id);
+		const struct ph_namespace *ns = ph_topology_find_ns(r->topo, row->ns_id);
 
 		if (ns && !ns->blockdev && ns->chardev)
 			return devdax_repair(r, ns, row, res);

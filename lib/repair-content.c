@@ -6,6 +6,7 @@
  * memory_failure), restore reads Source= as the file's owner would, exec runs
  * Hook= with a deadline.  Nothing here writes to a user's file.
  */
+#include "clock.h"
 #include "repair-internal.h"
 
 /* ---- content ----------------------------------------------------------- */
@@ -286,10 +287,7 @@ static bool pidfd_disabled(void)
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(ph_mono_usec() / 1000);
 }
 
 /* Wait up to ms for pid to end, without reaping it (its pid, and so its
@@ -479,7 +477,7 @@ out:
  * address) counts as yes. */
 static bool memfailed_now(struct ph_repairer *r, const struct job *j)
 {
-	const struct ph_namespace *ns = r->topo ? find_ns(r->topo, j->ns_id) : NULL;
+	const struct ph_namespace *ns = r->topo ? ph_topology_find_ns(r->topo, j->ns_id) : NULL;
 
 	if (!ns || ns->start == PH_UNKNOWN || ph_memfail_follow(r->ctx, r->memfail) < 0)
 		return true;

@@ -34,6 +34,7 @@
 #include "escape.h"
 #include "mapper.h"
 #include "platform.h"
+#include "range-row.h"
 #include "repair.h"
 #include "safefs.h"
 #include "source.h"
@@ -133,9 +134,8 @@ struct resume {
 };
 
 struct repairing {
-	struct ph_range_row *rows;
-	char **strings;
-	size_t n, n_strings;
+	struct ph_range_row_copy *rows;
+	size_t n;
 };
 
 int conflict(struct ph_repairer *r, const struct job *j, const char *fmt, ...) _printf_(3, 4);
@@ -175,7 +175,6 @@ int step_unlink(struct ph_repairer *r, struct job *j, size_t i);
 int verify(struct ph_repairer *r, struct job *j, char **why);
 void pause_point(struct ph_repairer *r, enum ph_step_kind k);
 int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char **why);
-const struct ph_namespace *find_ns(const struct ph_topology *t, const char *id);
 bool writes(enum ph_mode m);
 int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum ph_state to, const char *event,
 		     const char *detail);

@@ -71,53 +71,125 @@ void rec_job(struct ph_repairer *r, enum ph_event e, const struct job *j, int64_
 	(void)ph_record(r->rec, e, &f);
 }
 
+/* A page nothing writes: healed already, an earlier repair's pin, or
+ * recorded only (report, refused, metadata, free space).  Returns 1. */
+static int record_only(struct ph_repairer *r, struct session *s, const struct ph_plan *plan,
+		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res)
+{
+	if (pg->kind == PH_PAGE_HEALED) {
+		res->healed++;
+		return 1;
+	}
+	if (pg->kind == PH_PAGE_PINNED) {
+		res->pinned++; /* an earlier repair's pin: it stays */
+		rec_plan_page(r, PH_EVENT_PINNED, plan, pg, SIZE_MAX, range_id, s->ns->id, "kept", PH_FIELD_UNSET,
+			      pg->explain);
+	} else {
+		res->recorded++;
+		/* What each file's rule said, so its history tells. */
+		for (size_t i = 0; i < pg->n_owners; i++)
+			rec_plan_page(r, PH_EVENT_PLANNED, plan, pg, i, range_id, s->ns->id,
+				      pg->mode == PH_MODE_REFUSED ? "refused" : "report only", 0, pg->explain);
+	}
+	(void)ph_ledger_add_history(r->ledger, range_id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
+				    pg->explain, ph_now_usec());
+	return 1;
+}
+
+/* Processes hold the file open: say who, and that the old inode stays. */
+static int note_holders(struct ph_repairer *r, const struct ph_plan_page *pg, int64_t range_id,
+			struct ph_repair_result *res)
+{
+	_cleanup_free_ char *note = NULL;
+	bool many = strchr(pg->holders, ',');
+
+	if (asprintf(&note, "%s is open in %s: %s on the old inode (in quarantine) until %s", pg->owners[0].path,
+		     pg->holders, many ? "they stay" : "it stays", many ? "they close it" : "it closes it") < 0)
+		return -ENOMEM;
+	ph_warn(r->ctx, "%s", note);
+	(void)ph_ledger_add_history(r->ledger, range_id, "held-open", note, ph_now_usec());
+	if (!res->notes)
+		res->notes = TAKE_PTR(note);
+	return 0;
+}
+
+/* The job and its content into the intent log, durably, before any change. */
+static int begin_intent(struct ph_repairer *r, struct job *j, int64_t range_id, int64_t *ret_intent)
+{
+	_cleanup_free_ uint8_t *blob = NULL;
+	struct json_object *jj;
+	size_t blob_len = 0;
+	int k;
+
+	blob = slots_blob(j, &blob_len);
+	if (!blob)
+		return -ENOMEM;
+	jj = job_to_json(j);
+	k = ph_ledger_intent_begin(r->ledger, range_id, j->page,
+				   json_object_to_json_string_ext(jj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+				   blob, blob_len, ph_now_usec(), ret_intent);
+	json_object_put(jj);
+	return k;
+}
+
+/* What a written page did, as events: per owner "repaired" and what it gave
+ * up ("data-lost"), and "pinned" where the block stays allocated.  A cleared
+ * page is part of its range's "cleared", recorded once when the range is
+ * settled (settle()). */
+static void rec_outcome(struct ph_repairer *r, struct session *s, const struct ph_plan *plan,
+			const struct ph_plan_page *pg, int64_t range_id, const struct ph_repair_result *res,
+			const struct job *j)
+{
+	_cleanup_free_ char *detail = NULL;
+
+	(void)asprintf(&detail, "page %" PRIu64 " of %s: %s; %" PRIu64 " bytes lost; %s", pg->sector,
+		       j->n_owners ? j->owners[0].path : "?", ph_mode_to_string(j->mode), j->bytes_lost,
+		       j->cleared ? "poison cleared" : j->pinned ? "poisoned block pinned" : "done");
+	(void)ph_ledger_add_history(r->ledger, range_id, j->cleared ? "cleared" : j->pinned ? "pinned" : "repaired",
+				    detail, ph_now_usec());
+	for (size_t i = 0; i < pg->n_owners; i++) {
+		const struct ph_plan_owner *po = &pg->owners[i];
+		/* What this owner gave up, by its own rule (sharers may differ). */
+		enum ph_content c = pg->mode == PH_MODE_RELOCATE_PIN ? po->content : pg->content;
+		uint64_t lost = pg->mode != PH_MODE_RELOCATE_PIN ? j->bytes_lost :
+				po->action == PH_ACTION_DELETE ? j->owners[i].size :
+				po->action == PH_ACTION_PUNCH || c == PH_CONTENT_ZERO ? PH_PAGE_SIZE :
+				c == PH_CONTENT_SALVAGE ? pg->bytes_lost : 0;
+
+		if (po->action == PH_ACTION_REPORT && pg->n_owners > 1)
+			continue;
+		rec_plan_page(r, PH_EVENT_REPAIRED, plan, pg, i, range_id, s->ns->id, "ok", lost,
+			      res->notes && i == 0 && pg->holders ? res->notes : NULL);
+		if (lost > 0)
+			rec_plan_page(r, PH_EVENT_DATA_LOST, plan, pg, i, range_id, s->ns->id, "ok", lost,
+				      c == PH_CONTENT_SALVAGE ? "the poisoned sectors were written as zeros" :
+				      po->action == PH_ACTION_DELETE ? "the file was removed" :
+				      po->action == PH_ACTION_PUNCH ? "the page was punched (reads zeros)" :
+				      "the page was written as zeros");
+	}
+	if (j->pinned && !j->cleared)
+		rec_plan_page(r, PH_EVENT_PINNED, plan, pg, pg->n_owners ? 0 : SIZE_MAX, range_id, s->ns->id, "ok",
+			      PH_FIELD_UNSET,
+			      j->can_clear ? "the pinned block could not be cleared; it stays allocated" :
+					     "the bus cannot clear: the poisoned block stays allocated in quarantine");
+}
+
 /* Execute one page; 0 done, 1 recorded only, <0 failed (why set). */
 int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const struct ph_plan *plan,
 		       const struct ph_plan_page *pg, int64_t range_id, struct ph_repair_result *res, unsigned depth,
 		       bool may_replan, const struct ph_plan_override *ov, size_t n_ov)
 {
 	_cleanup_free_ char *why = NULL;
-	_cleanup_free_ uint8_t *blob = NULL;
 	enum ph_action fallback;
-	size_t blob_len = 0, fb_owner;
-	struct json_object *jj;
+	size_t fb_owner;
 	struct job j;
 	int64_t intent;
 	int k;
 
-	if (!writes(pg->mode)) {
-		if (pg->kind == PH_PAGE_HEALED) {
-			res->healed++;
-			return 1;
-		}
-		if (pg->kind == PH_PAGE_PINNED) {
-			res->pinned++; /* an earlier repair's pin: it stays */
-			rec_plan_page(r, PH_EVENT_PINNED, plan, pg, SIZE_MAX, range_id, s->ns->id, "kept", PH_FIELD_UNSET,
-				      pg->explain);
-		} else {
-			res->recorded++;
-			/* What each file's rule said, so its history tells. */
-			for (size_t i = 0; i < pg->n_owners; i++)
-				rec_plan_page(r, PH_EVENT_PLANNED, plan, pg, i, range_id, s->ns->id,
-					      pg->mode == PH_MODE_REFUSED ? "refused" : "report only", 0, pg->explain);
-		}
-		(void)ph_ledger_add_history(r->ledger, range_id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
-					    pg->explain, ph_now_usec());
-		return 1;
-	}
-	if (pg->holders) {
-		_cleanup_free_ char *note = NULL;
-
-		bool many = strchr(pg->holders, ',');
-
-		if (asprintf(&note, "%s is open in %s: %s on the old inode (in quarantine) until %s", pg->owners[0].path,
-			     pg->holders, many ? "they stay" : "it stays", many ? "they close it" : "it closes it") < 0)
-			return -ENOMEM;
-		ph_warn(r->ctx, "%s", note);
-		(void)ph_ledger_add_history(r->ledger, range_id, "held-open", note, ph_now_usec());
-		if (!res->notes)
-			res->notes = TAKE_PTR(note);
-	}
+	if (!writes(pg->mode))
+		return record_only(r, s, plan, pg, range_id, res);
+	if (pg->holders && note_holders(r, pg, range_id, res) < 0)
+		return -ENOMEM;
 	k = job_from_plan(r, plan, pg, s->ns, plan->part_start, range_id, &j);
 	if (k == -ESTALE)
 		(void)asprintf(&why, "page %" PRIu64 ": a file changed since it was mapped; scan and repair again",
@@ -168,16 +240,7 @@ int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const st
 		if (pg->owners[i].action != PH_ACTION_REPORT || pg->n_owners == 1)
 			rec_plan_page(r, PH_EVENT_PLANNED, plan, pg, i, range_id, s->ns->id, "planned", j.bytes_lost,
 				      pg->explain);
-	blob = slots_blob(&j, &blob_len);
-	if (!blob) {
-		k = -ENOMEM;
-		goto fail;
-	}
-	jj = job_to_json(&j);
-	k = ph_ledger_intent_begin(r->ledger, range_id, j.page,
-				   json_object_to_json_string_ext(jj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-				   blob, blob_len, ph_now_usec(), &intent);
-	json_object_put(jj);
+	k = begin_intent(r, &j, range_id, &intent);
 	if (k < 0)
 		goto fail;
 	k = run_job(r, &j, intent, 0, &why);
@@ -187,43 +250,7 @@ int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const st
 	res->cleared += j.cleared;
 	res->pinned += j.pinned;
 	res->bytes_lost += j.bytes_lost;
-	{
-		_cleanup_free_ char *detail = NULL;
-
-		(void)asprintf(&detail, "page %" PRIu64 " of %s: %s; %" PRIu64 " bytes lost; %s", pg->sector,
-			       j.n_owners ? j.owners[0].path : "?", ph_mode_to_string(j.mode), j.bytes_lost,
-			       j.cleared ? "poison cleared" : j.pinned ? "poisoned block pinned" : "done");
-		(void)ph_ledger_add_history(r->ledger, range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
-					    detail, ph_now_usec());
-		for (size_t i = 0; i < pg->n_owners; i++) {
-			const struct ph_plan_owner *po = &pg->owners[i];
-			/* What this owner gave up, by its own rule (sharers may differ). */
-			enum ph_content c = pg->mode == PH_MODE_RELOCATE_PIN ? po->content : pg->content;
-			uint64_t lost = pg->mode != PH_MODE_RELOCATE_PIN ? j.bytes_lost :
-					po->action == PH_ACTION_DELETE ? j.owners[i].size :
-					po->action == PH_ACTION_PUNCH || c == PH_CONTENT_ZERO ? PH_PAGE_SIZE :
-					c == PH_CONTENT_SALVAGE ? pg->bytes_lost : 0;
-
-			if (po->action == PH_ACTION_REPORT && pg->n_owners > 1)
-				continue;
-			rec_plan_page(r, PH_EVENT_REPAIRED, plan, pg, i, range_id, s->ns->id, "ok", lost,
-				      res->notes && i == 0 && pg->holders ? res->notes : NULL);
-			if (lost > 0)
-				rec_plan_page(r, PH_EVENT_DATA_LOST, plan, pg, i, range_id, s->ns->id, "ok", lost,
-					      c == PH_CONTENT_SALVAGE ? "the poisoned sectors were written as zeros" :
-					      po->action == PH_ACTION_DELETE ? "the file was removed" :
-					      po->action == PH_ACTION_PUNCH ? "the page was punched (reads zeros)" :
-					      "the page was written as zeros");
-		}
-		/* A pinned block is this page's own fact; a cleared page is
-		 * part of its range's "cleared", recorded once when the range
-		 * is settled (settle()). */
-		if (j.pinned && !j.cleared)
-			rec_plan_page(r, PH_EVENT_PINNED, plan, pg, pg->n_owners ? 0 : SIZE_MAX, range_id, s->ns->id,
-				      "ok", PH_FIELD_UNSET,
-				      j.can_clear ? "the pinned block could not be cleared; it stays allocated" :
-						    "the bus cannot clear: the poisoned block stays allocated in quarantine");
-	}
+	rec_outcome(r, s, plan, pg, range_id, res, &j);
 	job_done(&j);
 	return 0;
 fail:

@@ -351,6 +351,51 @@ void settle(struct ph_repairer *r, const struct ph_range_row *row, enum ph_state
 	(void)ph_record(r->rec, PH_EVENT_CLEARED, &f);
 }
 
+/* The planning environment (filesystem) a plan was made for. */
+static size_t env_of(const struct session *s, const struct ph_plan *plan)
+{
+	size_t env_i = 0;
+
+	for (size_t e = 0; e < s->n_env; e++)
+		if (s->part_start[e] == plan->part_start)
+			env_i = e;
+	return env_i;
+}
+
+/* Pages whose files changed between mapping and writing: map them again,
+ * now, and plan them from what they are; a second conflict fails them. */
+static void replan_pages(struct ph_repairer *r, const struct ph_range_row *row, struct session *s,
+			 struct ph_plan ***plans, size_t *n, const struct ph_ranges *replan, struct ph_repair_result *res)
+{
+	struct ph_error err = { { 0 } };
+	int k;
+
+	for (size_t i = 0; i < *n; i++)
+		ph_plan_free((*plans)[i]);
+	free(*plans);
+	*plans = NULL;
+	*n = 0;
+	session_done(s);
+	k = session_open(r, row, s, &err);
+	if (k == 0)
+		k = session_plan(s, row, plans, n);
+	if (k < 0) {
+		for (size_t i = 0; i < replan->n; i++)
+			res->failed += (unsigned)(replan->v[i].count / PH_PAGE_SECTORS);
+		if (!res->detail)
+			res->detail = strdup(err.message[0] ? err.message : strerror(-k));
+		return;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		const struct ph_plan *plan = (*plans)[i];
+
+		for (size_t p = 0; p < plan->n_pages; p++)
+			if (in_replan(replan, plan->pages[p].sector))
+				(void)repair_page(r, s, env_of(s, plan), plan, &plan->pages[p], row->id, res, 0, false,
+						  NULL, 0);
+	}
+}
+
 _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *row, struct ph_repair_result *res)
 {
 	struct ph_plan **plans = NULL;
@@ -380,14 +425,16 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 		(void)ph_ledger_get_range(r->ledger, row->id, on_row_state, &cur);
 	}
 	k = session_open(r, row, &s, &err);
+	/* Mapped (and its owners journalled by session_open()): the state
+	 * says so before anything is planned. */
+	if (k == 0 && cur == PH_STATE_NEW)
+		(void)set_state(r, row->id, &cur, PH_STATE_MAPPED, "mapped", NULL);
 	if (k == 0)
 		k = session_plan(&s, row, &plans, &n);
 	if (k < 0) {
 		res->detail = strdup(err.message[0] ? err.message : strerror(-k));
 		goto out;
 	}
-	if (cur == PH_STATE_NEW)
-		(void)set_state(r, row->id, &cur, PH_STATE_MAPPED, "mapped", NULL);
 	for (size_t i = 0; i < n; i++)
 		for (size_t p = 0; p < plans[i]->n_pages; p++)
 			any = any || writes(plans[i]->pages[p].mode);
@@ -405,11 +452,8 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		size_t env_i = 0;
+		size_t env_i = env_of(&s, plans[i]);
 
-		for (size_t e = 0; e < s.n_env; e++)
-			if (s.part_start[e] == plans[i]->part_start)
-				env_i = e;
 		for (size_t p = 0; p < plans[i]->n_pages; p++) {
 			res->pages++;
 			if (in_replan(&pending, plans[i]->pages[p].sector))
@@ -419,36 +463,8 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 				res->failed++;
 		}
 	}
-	if (replan.n > 0) {
-		/* Pages whose files changed between mapping and writing: map
-		 * them again, now, and plan them from what they are. */
-		for (size_t i = 0; i < n; i++)
-			ph_plan_free(plans[i]);
-		free(plans);
-		plans = NULL;
-		n = 0;
-		session_done(&s);
-		k = session_open(r, row, &s, &err);
-		if (k == 0)
-			k = session_plan(&s, row, &plans, &n);
-		if (k < 0) {
-			for (size_t i = 0; i < replan.n; i++)
-				res->failed += (unsigned)(replan.v[i].count / PH_PAGE_SECTORS);
-			if (!res->detail)
-				res->detail = strdup(err.message[0] ? err.message : strerror(-k));
-		}
-		for (size_t i = 0; k == 0 && i < n; i++) {
-			size_t env_i = 0;
-
-			for (size_t e = 0; e < s.n_env; e++)
-				if (s.part_start[e] == plans[i]->part_start)
-					env_i = e;
-			for (size_t p = 0; p < plans[i]->n_pages; p++)
-				if (in_replan(&replan, plans[i]->pages[p].sector))
-					(void)repair_page(r, &s, env_i, plans[i], &plans[i]->pages[p], row->id, res, 0,
-							  false, NULL, 0);
-		}
-	}
+	if (replan.n > 0)
+		replan_pages(r, row, &s, &plans, &n, &replan, res);
 	if (any) {
 		_cleanup_free_ char *detail = NULL;
 

@@ -218,12 +218,150 @@ static int owner_from_json(struct jparse *p, struct json_object *w, size_t i, si
 
 /* The job an intent's plan describes, checked against the intent's row.
  * -EBADMSG with *ret_why naming the field when it is no sound job. */
+/* The job's own fields: where, which page, how, and its slots. */
+static int job_fields_from_json(struct jparse *p, struct json_object *o, const struct ph_intent *it, struct job *j)
+{
+	int64_t x;
+	int r;
+
+	r = jint_field(p, o, "range_id", "range_id", INT64_MIN, INT64_MAX, &j->range_id);
+	if (r == 0 && j->range_id != it->range_id)
+		r = jbad(p, "range_id", "%" PRId64 ", but the intent is for range %" PRId64, j->range_id,
+			 it->range_id);
+	if (r == 0)
+		r = jstring(p, o, "device", "device", true, true, &j->device);
+	if (r == 0)
+		r = jstring(p, o, "list", "list", true, true, &j->list);
+	if (r == 0)
+		r = jstring(p, o, "mount", "mount", false, true, &j->mount);
+	if (r == 0)
+		r = jstring(p, o, "ns_id", "ns_id", true, false, &j->ns_id);
+	if (r == 0)
+		r = jint_field(p, o, "page", "page", 0, INT64_MAX, &x);
+	if (r == 0) {
+		j->page = (uint64_t)x;
+		if (j->page != it->page)
+			r = jbad(p, "page", "%" PRIu64 ", but the intent is for page %" PRIu64, j->page, it->page);
+	}
+	if (r == 0)
+		r = jint_field(p, o, "fs_page", "fs_page", 0, (int64_t)j->page, &x);
+	if (r == 0) {
+		j->fs_page = (uint64_t)x;
+		r = jint_field(p, o, "mode", "mode", 0, INT_MAX, &x);
+	}
+	if (r == 0) {
+		j->mode = (enum ph_mode)x;
+		if (strcmp(ph_mode_to_string(j->mode), "?") == 0)
+			r = jbad(p, "mode", "%" PRId64 " is no mode this pmemheal knows", x);
+	}
+	if (r == 0)
+		r = jbool_field(p, o, "can_clear", "can_clear", &j->can_clear);
+	if (r == 0)
+		r = jbool_field(p, o, "hole", "hole", &j->hole);
+	if (r == 0)
+		r = jstring(p, o, "pin", "pin", false, true, &j->pin);
+	if (r == 0)
+		r = jstring(p, o, "tmp", "tmp", false, true, &j->tmp);
+	if (r == 0)
+		r = jstring(p, o, "qname", "qname", false, false, &j->qname);
+	if (r == 0 && j->qname && (strchr(j->qname, '/') || strcmp(j->qname, ".") == 0 || strcmp(j->qname, "..") == 0))
+		r = jbad(p, "qname", "not a file name");
+	if (r == 0)
+		r = jint_field(p, o, "bytes_lost", "bytes_lost", 0, INT64_MAX, &x);
+	if (r == 0) {
+		j->bytes_lost = (uint64_t)x;
+		/* Jobs written before sharers had pages of their own: one slot.
+		 * There is at most a slot per owner (checked with the owners). */
+		j->n_slots = 1;
+		j->legacy_slots = !json_object_object_get_ex(o, "slots", NULL);
+		if (!j->legacy_slots) {
+			r = jint_field(p, o, "slots", "slots", 1, INT32_MAX, &x);
+			j->n_slots = (size_t)x;
+		}
+	}
+	return r;
+}
+
+/* What a job's steps need named: the pin, the quarantine, a copy's name. */
+struct job_needs {
+	bool pin, quarantine, tmp, qname;
+};
+
+/* The job's steps, each a [kind, owner] pair naming an owner it has. */
+static int job_steps_from_json(struct jparse *p, struct json_object *steps, struct job *j, struct job_needs *n)
+{
+	int64_t x;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < json_object_array_length(steps); i++) {
+		struct json_object *s = json_object_array_get_idx(steps, i);
+		char f[64];
+
+		snprintf(f, sizeof(f), "steps[%zu]", i);
+		if (!s || !json_object_is_type(s, json_type_array) || json_object_array_length(s) != 2) {
+			r = jbad(p, f, "not a pair [kind, owner]");
+			break;
+		}
+		snprintf(f, sizeof(f), "steps[%zu][0]", i);
+		r = jinteger(p, json_object_array_get_idx(s, 0), f, 0, INT_MAX, &x);
+		if (r == 0 && strcmp(ph_step_to_string((enum ph_step_kind)x), "?") == 0)
+			r = jbad(p, f, "%" PRId64 " is no step this pmemheal knows", x);
+		if (r < 0)
+			break;
+		j->steps[i].kind = (enum ph_step_kind)x;
+		snprintf(f, sizeof(f), "steps[%zu][1]", i);
+		/* an owner the job has; a step that acts on none may name
+		 * owner 0 of a job without owners (owners[] has room for one) */
+		r = jinteger(p, json_object_array_get_idx(s, 1), f, 0,
+			     (int64_t)(step_uses_owner(j->steps[i].kind) ? j->n_owners : MAX(j->n_owners, (size_t)1)) - 1,
+			     &x);
+		if (r < 0)
+			break;
+		j->steps[i].owner = (size_t)x;
+		j->n_steps++;
+		/* the staging file is named after the pin, next to it */
+		n->pin |= (j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_CLEAR ||
+			      j->steps[i].kind == PH_STEP_RELEASE || j->steps[i].kind == PH_STEP_STAGE ||
+			      j->steps[i].kind == PH_STEP_SWAP || j->steps[i].kind == PH_STEP_UNSTAGE);
+		n->quarantine |= j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_LINK_OLD ||
+				    j->steps[i].kind == PH_STEP_STAGE || j->steps[i].kind == PH_STEP_SWAP ||
+				    j->steps[i].kind == PH_STEP_UNSTAGE ||
+				    (j->steps[i].kind == PH_STEP_RENAME && j->mode != PH_MODE_RELOCATE_FILE);
+		n->tmp |= j->steps[i].kind == PH_STEP_COPY_FILE ||
+			     (j->steps[i].kind == PH_STEP_RENAME && j->mode == PH_MODE_RELOCATE_FILE);
+		n->qname |= j->steps[i].kind == PH_STEP_LINK_OLD;
+	}
+	return r;
+}
+
+static int job_needs_check(struct jparse *p, const struct ph_intent *it, const struct job *j,
+			   const struct job_needs *n)
+{
+	int r = 0;
+
+	/* What the steps will open: a missing one would name a file relative
+	 * to the working directory, or none at all. */
+	if (n->pin && !j->pin)
+		r = jbad(p, "pin", "missing, and the steps pin the page");
+	else if (n->quarantine && !j->mount)
+		r = jbad(p, "mount", "missing, and the steps use the quarantine");
+	else if (n->qname && !j->qname)
+		r = jbad(p, "qname", "missing, and the steps link the file into quarantine");
+	else if (n->tmp && !j->tmp)
+		r = jbad(p, "tmp", "missing, and the steps build a copy of the file");
+	else if (it->step < 0 || (size_t)it->step > j->n_steps)
+		r = jbad(p, "step", "%d, but the job has %zu steps", it->step, j->n_steps);
+	else if (!it->content || it->content_len != MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE)
+		r = jbad(p, "content", "%zu bytes, not the %zu of its %zu page(s)", it->content_len,
+			 MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE, MAX(j->n_slots, (size_t)1));
+	return r;
+}
+
 int job_from_json(const struct ph_intent *it, struct job *j, char **ret_why)
 {
 	struct json_object *o, *owners = NULL, *steps = NULL;
 	struct jparse p = { NULL };
-	bool needs_pin = false, needs_quarantine = false, needs_tmp = false, needs_qname = false;
-	int64_t x;
+	struct job_needs needs = { 0 };
 	int r;
 
 	memset(j, 0, sizeof(*j));
@@ -233,61 +371,7 @@ int job_from_json(const struct ph_intent *it, struct job *j, char **ret_why)
 		r = jbad(&p, "plan", "not a JSON object");
 		goto out;
 	}
-	r = jint_field(&p, o, "range_id", "range_id", INT64_MIN, INT64_MAX, &j->range_id);
-	if (r == 0 && j->range_id != it->range_id)
-		r = jbad(&p, "range_id", "%" PRId64 ", but the intent is for range %" PRId64, j->range_id,
-			 it->range_id);
-	if (r == 0)
-		r = jstring(&p, o, "device", "device", true, true, &j->device);
-	if (r == 0)
-		r = jstring(&p, o, "list", "list", true, true, &j->list);
-	if (r == 0)
-		r = jstring(&p, o, "mount", "mount", false, true, &j->mount);
-	if (r == 0)
-		r = jstring(&p, o, "ns_id", "ns_id", true, false, &j->ns_id);
-	if (r == 0)
-		r = jint_field(&p, o, "page", "page", 0, INT64_MAX, &x);
-	if (r == 0) {
-		j->page = (uint64_t)x;
-		if (j->page != it->page)
-			r = jbad(&p, "page", "%" PRIu64 ", but the intent is for page %" PRIu64, j->page, it->page);
-	}
-	if (r == 0)
-		r = jint_field(&p, o, "fs_page", "fs_page", 0, (int64_t)j->page, &x);
-	if (r == 0) {
-		j->fs_page = (uint64_t)x;
-		r = jint_field(&p, o, "mode", "mode", 0, INT_MAX, &x);
-	}
-	if (r == 0) {
-		j->mode = (enum ph_mode)x;
-		if (strcmp(ph_mode_to_string(j->mode), "?") == 0)
-			r = jbad(&p, "mode", "%" PRId64 " is no mode this pmemheal knows", x);
-	}
-	if (r == 0)
-		r = jbool_field(&p, o, "can_clear", "can_clear", &j->can_clear);
-	if (r == 0)
-		r = jbool_field(&p, o, "hole", "hole", &j->hole);
-	if (r == 0)
-		r = jstring(&p, o, "pin", "pin", false, true, &j->pin);
-	if (r == 0)
-		r = jstring(&p, o, "tmp", "tmp", false, true, &j->tmp);
-	if (r == 0)
-		r = jstring(&p, o, "qname", "qname", false, false, &j->qname);
-	if (r == 0 && j->qname && (strchr(j->qname, '/') || strcmp(j->qname, ".") == 0 || strcmp(j->qname, "..") == 0))
-		r = jbad(&p, "qname", "not a file name");
-	if (r == 0)
-		r = jint_field(&p, o, "bytes_lost", "bytes_lost", 0, INT64_MAX, &x);
-	if (r == 0) {
-		j->bytes_lost = (uint64_t)x;
-		/* Jobs written before sharers had pages of their own: one slot.
-		 * There is at most a slot per owner (checked with the owners). */
-		j->n_slots = 1;
-		j->legacy_slots = !json_object_object_get_ex(o, "slots", NULL);
-		if (!j->legacy_slots) {
-			r = jint_field(&p, o, "slots", "slots", 1, INT32_MAX, &x);
-			j->n_slots = (size_t)x;
-		}
-	}
+	r = job_fields_from_json(&p, o, it, j);
 	if (r < 0)
 		goto out;
 
@@ -313,61 +397,11 @@ int job_from_json(const struct ph_intent *it, struct job *j, char **ret_why)
 		r = owner_from_json(&p, json_object_array_get_idx(owners, i), i, j->n_slots, &j->owners[i]);
 		j->n_owners++; /* freed by job_done, even half filled */
 	}
-	for (size_t i = 0; r == 0 && i < json_object_array_length(steps); i++) {
-		struct json_object *s = json_object_array_get_idx(steps, i);
-		char f[64];
-
-		snprintf(f, sizeof(f), "steps[%zu]", i);
-		if (!s || !json_object_is_type(s, json_type_array) || json_object_array_length(s) != 2) {
-			r = jbad(&p, f, "not a pair [kind, owner]");
-			break;
-		}
-		snprintf(f, sizeof(f), "steps[%zu][0]", i);
-		r = jinteger(&p, json_object_array_get_idx(s, 0), f, 0, INT_MAX, &x);
-		if (r == 0 && strcmp(ph_step_to_string((enum ph_step_kind)x), "?") == 0)
-			r = jbad(&p, f, "%" PRId64 " is no step this pmemheal knows", x);
-		if (r < 0)
-			break;
-		j->steps[i].kind = (enum ph_step_kind)x;
-		snprintf(f, sizeof(f), "steps[%zu][1]", i);
-		/* an owner the job has; a step that acts on none may name
-		 * owner 0 of a job without owners (owners[] has room for one) */
-		r = jinteger(&p, json_object_array_get_idx(s, 1), f, 0,
-			     (int64_t)(step_uses_owner(j->steps[i].kind) ? j->n_owners : MAX(j->n_owners, (size_t)1)) - 1,
-			     &x);
-		if (r < 0)
-			break;
-		j->steps[i].owner = (size_t)x;
-		j->n_steps++;
-		/* the staging file is named after the pin, next to it */
-		needs_pin |= (j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_CLEAR ||
-			      j->steps[i].kind == PH_STEP_RELEASE || j->steps[i].kind == PH_STEP_STAGE ||
-			      j->steps[i].kind == PH_STEP_SWAP || j->steps[i].kind == PH_STEP_UNSTAGE);
-		needs_quarantine |= j->steps[i].kind == PH_STEP_PIN || j->steps[i].kind == PH_STEP_LINK_OLD ||
-				    j->steps[i].kind == PH_STEP_STAGE || j->steps[i].kind == PH_STEP_SWAP ||
-				    j->steps[i].kind == PH_STEP_UNSTAGE ||
-				    (j->steps[i].kind == PH_STEP_RENAME && j->mode != PH_MODE_RELOCATE_FILE);
-		needs_tmp |= j->steps[i].kind == PH_STEP_COPY_FILE ||
-			     (j->steps[i].kind == PH_STEP_RENAME && j->mode == PH_MODE_RELOCATE_FILE);
-		needs_qname |= j->steps[i].kind == PH_STEP_LINK_OLD;
-	}
+	if (r == 0)
+		r = job_steps_from_json(&p, steps, j, &needs);
 	if (r < 0)
 		goto out;
-	/* What the steps will open: a missing one would name a file relative
-	 * to the working directory, or none at all. */
-	if (needs_pin && !j->pin)
-		r = jbad(&p, "pin", "missing, and the steps pin the page");
-	else if (needs_quarantine && !j->mount)
-		r = jbad(&p, "mount", "missing, and the steps use the quarantine");
-	else if (needs_qname && !j->qname)
-		r = jbad(&p, "qname", "missing, and the steps link the file into quarantine");
-	else if (needs_tmp && !j->tmp)
-		r = jbad(&p, "tmp", "missing, and the steps build a copy of the file");
-	else if (it->step < 0 || (size_t)it->step > j->n_steps)
-		r = jbad(&p, "step", "%d, but the job has %zu steps", it->step, j->n_steps);
-	else if (!it->content || it->content_len != MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE)
-		r = jbad(&p, "content", "%zu bytes, not the %zu of its %zu page(s)", it->content_len,
-			 MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE, MAX(j->n_slots, (size_t)1));
+	r = job_needs_check(&p, it, j, &needs);
 	if (r == 0)
 		r = slots_from_blob(j, it->content, it->content_len);
 	if (r < 0)

@@ -21,98 +21,109 @@ static bool reshared(const struct job *j, size_t i)
 	return false;
 }
 
-int verify(struct ph_repairer *r, struct job *j, char **why)
+/* in-place and relocate-pin: each repaired owner reads back its own slot's
+ * page; owners of one slot (identical pages) share one block again.  In
+ * place, the kernel must no longer list the page (cleared); relocated, no
+ * owner may map the poisoned block (pinned, unless a clear step cleared). */
+static int verify_pages(struct ph_repairer *r, struct job *j, char **why)
 {
+	_cleanup_free_ uint64_t *slot_sector = calloc(MAX(j->n_slots, (size_t)1), sizeof(uint64_t));
+	_cleanup_free_ size_t *slot_owner = calloc(MAX(j->n_slots, (size_t)1), sizeof(size_t));
 	bool listed = false;
 	int k;
 
+	if (!slot_sector || !slot_owner)
+		return -ENOMEM;
+	for (size_t i = 0; i < j->n_owners; i++) {
+		const struct job_owner *o = &j->owners[i];
+		_cleanup_close_ int fd = -EBADF;
+		uint64_t sector;
+		bool hole, shared;
+
+		if (!o->repair || o->slot == SIZE_MAX)
+			continue;
+		k = open_owner(j, o, O_RDONLY, &fd);
+		if (k == 0)
+			k = page_map(fd, o->offset, &sector, &hole, &shared);
+		if (k < 0)
+			return asprintf(why, "%s: %s", o->path, strerror(-k)) < 0 ? -ENOMEM : k;
+		if (!same_prefix(fd, o->offset, slot_page(j, o->slot), page_len(o)))
+			return asprintf(why, "%s does not read back the repaired page at %" PRIu64, o->path,
+					o->offset) < 0 ? -ENOMEM : -EIO;
+		if (j->mode == PH_MODE_RELOCATE_PIN && (hole || sector == j->fs_page))
+			return asprintf(why, "%s still maps the poisoned block", o->path) < 0 ? -ENOMEM : -EIO;
+		if (page_len(o) < PH_PAGE_SIZE)
+			continue; /* its last page was trimmed to its size: a block of its own */
+		if (j->legacy_slots && i > 0 && !reshared(j, i))
+			continue; /* an older job: its own write, its own block (OnShared=separate) */
+		if (!slot_sector[o->slot]) {
+			slot_sector[o->slot] = sector + 1;
+			slot_owner[o->slot] = i;
+		} else if (j->mode == PH_MODE_RELOCATE_PIN && sector + 1 != slot_sector[o->slot])
+			return asprintf(why, "%s does not share the repaired block with %s", o->path,
+					j->owners[slot_owner[o->slot]].path) < 0 ? -ENOMEM : -EIO;
+	}
+	if (j->mode == PH_MODE_IN_PLACE) {
+		k = page_listed(r->ctx, j, &listed);
+		if (k < 0)
+			return k;
+		if (listed)
+			return asprintf(why, "the kernel still lists the page after writing it") < 0 ? -ENOMEM : -EIO;
+		j->cleared = true;
+	} else if (!j->cleared)
+		j->pinned = true;
+	return 0;
+}
+
+/* relocate-file: the copy now has the name (a new inode: not the planned
+ * one), reached as every step reaches it: through its directory, no link on
+ * the way, on the planned filesystem; every other hard link is that inode.
+ * Pinned: the old inode keeps the poisoned block. */
+static int verify_copy(struct job *j, char **why)
+{
+	const struct job_owner *o = &j->owners[0];
+	_cleanup_close_ int dir = -EBADF, fd = -EBADF;
+	static const uint8_t zeros[PH_PAGE_SIZE];
+	const char *name;
+	struct stat a;
+	int k;
+
+	k = open_dir_of(j, o->path, &dir, &name);
+	if (k == 0) {
+		fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+		k = fd < 0 ? negative_errno() : fstat(fd, &a) < 0 ? negative_errno() : 0;
+	}
+	if (k == 0 && (!S_ISREG(a.st_mode) || (o->dev && (uint64_t)a.st_dev != o->dev)))
+		k = -ESTALE;
+	if (k < 0)
+		return asprintf(why, "%s: %s", o->path, k == -ESTALE ? "not the repaired copy" : strerror(-k)) < 0 ?
+			       -ENOMEM : -EIO;
+	if (!same_bytes(fd, o->offset, j->hole ? zeros : j->content))
+		return asprintf(why, "the copy of %s does not hold the repaired page", o->path) < 0 ? -ENOMEM : -EIO;
+	for (size_t i = 1; i < j->n_owners; i++) {
+		_cleanup_close_ int ldir = -EBADF;
+		const char *lname;
+		struct stat b;
+
+		if (!j->owners[i].link || open_dir_of(j, j->owners[i].path, &ldir, &lname) < 0 ||
+		    fstatat(ldir, lname, &b, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* a name removed meanwhile splits nothing */
+		if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			return asprintf(why, "%s is not a link of the repaired %s", j->owners[i].path, o->path) < 0 ?
+				       -ENOMEM : -EIO;
+	}
+	j->pinned = true;
+	return 0;
+}
+
+int verify(struct ph_repairer *r, struct job *j, char **why)
+{
 	switch (j->mode) {
 	case PH_MODE_IN_PLACE:
-	case PH_MODE_RELOCATE_PIN: {
-		/* Each repaired owner reads back its own slot's page; owners of
-		 * one slot (identical pages) share one block again. */
-		_cleanup_free_ uint64_t *slot_sector = calloc(MAX(j->n_slots, (size_t)1), sizeof(uint64_t));
-		_cleanup_free_ size_t *slot_owner = calloc(MAX(j->n_slots, (size_t)1), sizeof(size_t));
-
-		if (!slot_sector || !slot_owner)
-			return -ENOMEM;
-		for (size_t i = 0; i < j->n_owners; i++) {
-			const struct job_owner *o = &j->owners[i];
-			_cleanup_close_ int fd = -EBADF;
-			uint64_t sector;
-			bool hole, shared;
-
-			if (!o->repair || o->slot == SIZE_MAX)
-				continue;
-			k = open_owner(j, o, O_RDONLY, &fd);
-			if (k == 0)
-				k = page_map(fd, o->offset, &sector, &hole, &shared);
-			if (k < 0)
-				return asprintf(why, "%s: %s", o->path, strerror(-k)) < 0 ? -ENOMEM : k;
-			if (!same_prefix(fd, o->offset, slot_page(j, o->slot), page_len(o)))
-				return asprintf(why, "%s does not read back the repaired page at %" PRIu64, o->path,
-						o->offset) < 0 ? -ENOMEM : -EIO;
-			if (j->mode == PH_MODE_RELOCATE_PIN && (hole || sector == j->fs_page))
-				return asprintf(why, "%s still maps the poisoned block", o->path) < 0 ? -ENOMEM : -EIO;
-			if (page_len(o) < PH_PAGE_SIZE)
-				continue; /* its last page was trimmed to its size: a block of its own */
-			if (j->legacy_slots && i > 0 && !reshared(j, i))
-				continue; /* an older job: its own write, its own block (OnShared=separate) */
-			if (!slot_sector[o->slot]) {
-				slot_sector[o->slot] = sector + 1;
-				slot_owner[o->slot] = i;
-			} else if (j->mode == PH_MODE_RELOCATE_PIN && sector + 1 != slot_sector[o->slot])
-				return asprintf(why, "%s does not share the repaired block with %s", o->path,
-						j->owners[slot_owner[o->slot]].path) < 0 ? -ENOMEM : -EIO;
-		}
-		if (j->mode == PH_MODE_IN_PLACE) {
-			k = page_listed(r->ctx, j, &listed);
-			if (k < 0)
-				return k;
-			if (listed)
-				return asprintf(why, "the kernel still lists the page after writing it") < 0 ? -ENOMEM : -EIO;
-			j->cleared = true;
-		} else if (!j->cleared)
-			j->pinned = true;
-		return 0;
-	}
-	case PH_MODE_RELOCATE_FILE: {
-		/* The copy now has the name (a new inode: not the planned one),
-		 * reached as every step reaches it: through its directory, no
-		 * link on the way, on the planned filesystem. */
-		const struct job_owner *o = &j->owners[0];
-		_cleanup_close_ int dir = -EBADF, fd = -EBADF;
-		static const uint8_t zeros[PH_PAGE_SIZE];
-		const char *name;
-		struct stat a;
-
-		k = open_dir_of(j, o->path, &dir, &name);
-		if (k == 0) {
-			fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-			k = fd < 0 ? negative_errno() : fstat(fd, &a) < 0 ? negative_errno() : 0;
-		}
-		if (k == 0 && (!S_ISREG(a.st_mode) || (o->dev && (uint64_t)a.st_dev != o->dev)))
-			k = -ESTALE;
-		if (k < 0)
-			return asprintf(why, "%s: %s", o->path, k == -ESTALE ? "not the repaired copy" : strerror(-k)) < 0 ?
-				       -ENOMEM : -EIO;
-		if (!same_bytes(fd, o->offset, j->hole ? zeros : j->content))
-			return asprintf(why, "the copy of %s does not hold the repaired page", o->path) < 0 ? -ENOMEM : -EIO;
-		for (size_t i = 1; i < j->n_owners; i++) {
-			_cleanup_close_ int ldir = -EBADF;
-			const char *lname;
-			struct stat b;
-
-			if (!j->owners[i].link || open_dir_of(j, j->owners[i].path, &ldir, &lname) < 0 ||
-			    fstatat(ldir, lname, &b, AT_SYMLINK_NOFOLLOW) < 0)
-				continue; /* a name removed meanwhile splits nothing */
-			if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
-				return asprintf(why, "%s is not a link of the repaired %s", j->owners[i].path,
-						o->path) < 0 ? -ENOMEM : -EIO;
-		}
-		j->pinned = true; /* the old inode keeps the poisoned block */
-		return 0;
-	}
+	case PH_MODE_RELOCATE_PIN:
+		return verify_pages(r, j, why);
+	case PH_MODE_RELOCATE_FILE:
+		return verify_copy(j, why);
 	case PH_MODE_DELETE:
 	case PH_MODE_PUNCH:
 		/* Nothing pinned: the bus cleared the page in place, and its

@@ -157,6 +157,123 @@ static size_t merge_obs(struct ph_observation *v, size_t n)
 	return o;
 }
 
+/* An observation no row overlaps: a new row, state new. */
+static int insert_new(struct ph_ledger *l, const char *ns_id, const struct ph_observation *o, const char *boot_id,
+		      uint64_t now, struct pendings *out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id;
+	int r;
+
+	r = prepare(l, &st, "INSERT INTO ranges (ns_id, start, count, device, state, origin, in_kernel, first_seen, last_seen, last_boot) "
+			    "VALUES (?, ?, ?, ?, 'new', ?, 1, ?, ?, ?)");
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, ns_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)o->start);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)o->count);
+	sqlite3_bind_text(st, 4, o->device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, origin_string(o->origin), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 8, boot_id, -1, SQLITE_STATIC);
+	r = step_done(l, st);
+	unprepare(l, st);
+	if (r < 0)
+		return r;
+	id = sqlite3_last_insert_rowid(l->db);
+	r = add_history(l, id, now, "detected", "new", origin_string(o->origin));
+	if (r == 0)
+		r = pend(out, id, PH_CHANGE_NEW, o->start, o->count);
+	return r;
+}
+
+/* Fold every other row overlapping o into the oldest (keep); their
+ * histories follow it.  *changed: the kept row's extent changes. */
+static int fold_overlaps(struct ph_ledger *l, struct lrow *rows, size_t n_rows, size_t first,
+			 const struct ph_observation *o, uint64_t now, bool *changed)
+{
+	struct lrow *keep = &rows[first];
+	sqlite3_stmt *st = NULL;
+	char detail[128];
+	int r = 0;
+
+	for (size_t k = 0; r == 0 && k < n_rows; k++) {
+		if (k == first || !rows[k].id || rows[k].start >= o->start + o->count ||
+		    o->start >= rows[k].start + rows[k].count)
+			continue;
+		snprintf(detail, sizeof(detail), "merged range %" PRId64 " (%" PRIu64 "+%" PRIu64 ")",
+			 rows[k].id, rows[k].start, rows[k].count);
+		r = prepare(l, &st, "UPDATE history SET range_id = ? WHERE range_id = ?");
+		if (r == 0) {
+			sqlite3_bind_int64(st, 1, keep->id);
+			sqlite3_bind_int64(st, 2, rows[k].id);
+			r = step_done(l, st);
+			unprepare(l, st);
+		}
+		if (r == 0) {
+			r = prepare(l, &st, "DELETE FROM ranges WHERE id = ?");
+			if (r == 0) {
+				sqlite3_bind_int64(st, 1, rows[k].id);
+				r = step_done(l, st);
+				unprepare(l, st);
+			}
+		}
+		if (r == 0)
+			r = add_history(l, keep->id, now, "merged", NULL, detail);
+		rows[k].id = 0; /* gone */
+		*changed = true;
+	}
+	return r;
+}
+
+/* Rows the kernel listed before and does not list now. */
+static int mark_unlisted(struct ph_ledger *l, struct lrow *rows, size_t n_rows, const char *boot_id, uint64_t now,
+			 struct pendings *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r = 0;
+
+	for (size_t k = 0; r == 0 && k < n_rows; k++) {
+		struct lrow *row = &rows[k];
+		bool same_boot = row->boot && boot_id && strcmp(row->boot, boot_id) == 0;
+		bool clear;
+
+		if (!row->id || row->matched || !row->in_kernel)
+			continue;
+		/* A range being repaired is the repairer's to settle: it is
+		 * left listed, and looked at again once it is settled. */
+		if (row->state == PH_STATE_REPAIRING)
+			continue;
+		/* "cleared" is recorded once, by whoever moved the range there
+		 * (a repairer that verified it); then only the listing changes. */
+		if (same_boot && row->state == PH_STATE_CLEARED) {
+			r = prepare(l, &st, "UPDATE ranges SET in_kernel = 0 WHERE id = ?");
+			if (r < 0)
+				break;
+			sqlite3_bind_int64(st, 1, row->id);
+			r = step_done(l, st);
+			unprepare(l, st);
+			continue;
+		}
+		clear = same_boot && !terminal(row->state);
+		r = prepare(l, &st, clear ? "UPDATE ranges SET in_kernel = 0, state = 'cleared' WHERE id = ?"
+					  : "UPDATE ranges SET in_kernel = 0 WHERE id = ?");
+		if (r < 0)
+			break;
+		sqlite3_bind_int64(st, 1, row->id);
+		r = step_done(l, st);
+		unprepare(l, st);
+		if (r == 0)
+			r = add_history(l, row->id, now, same_boot ? "no longer listed" : "not listed since reboot",
+					clear ? "cleared" : NULL, NULL);
+		if (r == 0)
+			r = pend(out, row->id, same_boot ? PH_CHANGE_CLEARED : PH_CHANGE_FORGOTTEN, row->start,
+				 row->count);
+	}
+	return r;
+}
+
 static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observation *obs, size_t n_obs,
 		    const char *boot_id, uint64_t now, struct pendings *out)
 {
@@ -182,28 +299,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			}
 
 		if (hits == 0) {
-			int64_t id;
-
-			r = prepare(l, &st, "INSERT INTO ranges (ns_id, start, count, device, state, origin, in_kernel, first_seen, last_seen, last_boot) "
-					    "VALUES (?, ?, ?, ?, 'new', ?, 1, ?, ?, ?)");
-			if (r < 0)
-				break;
-			sqlite3_bind_text(st, 1, ns_id, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, (sqlite3_int64)o->start);
-			sqlite3_bind_int64(st, 3, (sqlite3_int64)o->count);
-			sqlite3_bind_text(st, 4, o->device, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 5, origin_string(o->origin), -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
-			sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
-			sqlite3_bind_text(st, 8, boot_id, -1, SQLITE_STATIC);
-			r = step_done(l, st);
-			unprepare(l, st);
-			if (r < 0)
-				break;
-			id = sqlite3_last_insert_rowid(l->db);
-			r = add_history(l, id, now, "detected", "new", origin_string(o->origin));
-			if (r == 0)
-				r = pend(out, id, PH_CHANGE_NEW, o->start, o->count);
+			r = insert_new(l, ns_id, o, boot_id, now, out);
 			continue;
 		}
 
@@ -216,33 +312,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			enum ph_change_type type;
 			char detail[128];
 
-			/* Fold every other overlapping row into the oldest one. */
-			for (size_t k = 0; r == 0 && k < n_rows; k++) {
-				if (k == first || !rows[k].id || rows[k].start >= o->start + o->count ||
-				    o->start >= rows[k].start + rows[k].count)
-					continue;
-				snprintf(detail, sizeof(detail), "merged range %" PRId64 " (%" PRIu64 "+%" PRIu64 ")",
-					 rows[k].id, rows[k].start, rows[k].count);
-				r = prepare(l, &st, "UPDATE history SET range_id = ? WHERE range_id = ?");
-				if (r == 0) {
-					sqlite3_bind_int64(st, 1, keep->id);
-					sqlite3_bind_int64(st, 2, rows[k].id);
-					r = step_done(l, st);
-					unprepare(l, st);
-				}
-				if (r == 0) {
-					r = prepare(l, &st, "DELETE FROM ranges WHERE id = ?");
-					if (r == 0) {
-						sqlite3_bind_int64(st, 1, rows[k].id);
-						r = step_done(l, st);
-						unprepare(l, st);
-					}
-				}
-				if (r == 0)
-					r = add_history(l, keep->id, now, "merged", NULL, detail);
-				rows[k].id = 0; /* gone */
-				changed_extent = true;
-			}
+			r = fold_overlaps(l, rows, n_rows, first, o, now, &changed_extent);
 			if (r < 0)
 				break;
 
@@ -285,44 +355,8 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 		}
 	}
 
-	/* Rows the kernel listed before and does not list now. */
-	for (size_t k = 0; r == 0 && k < n_rows; k++) {
-		struct lrow *row = &rows[k];
-		bool same_boot = row->boot && boot_id && strcmp(row->boot, boot_id) == 0;
-		bool clear;
-
-		if (!row->id || row->matched || !row->in_kernel)
-			continue;
-		/* A range being repaired is the repairer's to settle: it is
-		 * left listed, and looked at again once it is settled. */
-		if (row->state == PH_STATE_REPAIRING)
-			continue;
-		/* "cleared" is recorded once, by whoever moved the range there
-		 * (a repairer that verified it); then only the listing changes. */
-		if (same_boot && row->state == PH_STATE_CLEARED) {
-			r = prepare(l, &st, "UPDATE ranges SET in_kernel = 0 WHERE id = ?");
-			if (r < 0)
-				break;
-			sqlite3_bind_int64(st, 1, row->id);
-			r = step_done(l, st);
-			unprepare(l, st);
-			continue;
-		}
-		clear = same_boot && !terminal(row->state);
-		r = prepare(l, &st, clear ? "UPDATE ranges SET in_kernel = 0, state = 'cleared' WHERE id = ?"
-					  : "UPDATE ranges SET in_kernel = 0 WHERE id = ?");
-		if (r < 0)
-			break;
-		sqlite3_bind_int64(st, 1, row->id);
-		r = step_done(l, st);
-		unprepare(l, st);
-		if (r == 0)
-			r = add_history(l, row->id, now, same_boot ? "no longer listed" : "not listed since reboot",
-					clear ? "cleared" : NULL, NULL);
-		if (r == 0)
-			r = pend(out, row->id, same_boot ? PH_CHANGE_CLEARED : PH_CHANGE_FORGOTTEN, row->start,
-				 row->count);
-	}
+	if (r == 0)
+		r = mark_unlisted(l, rows, n_rows, boot_id, now, out);
 
 	for (size_t k = 0; k < n_rows; k++)
 		free(rows[k].boot);

@@ -461,12 +461,10 @@ static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *
 
 static const struct ph_rule fallback_rule = { .name = (char *)"fallback" };
 
-static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg)
+/* Each owner's rule, matched on its path, and its action (an override,
+ * such as a fallback, replaces the rule's for that owner only). */
+static int match_owners(const struct ph_plan_env *env, struct ph_plan_page *pg)
 {
-	const struct ph_rule *first;
-	const struct ph_plan_owner *f = NULL;
-	enum ph_action a;
-	bool same = true;
 	int r;
 
 	qsort(pg->owners, pg->n_owners, sizeof(*pg->owners), owner_cmp);
@@ -486,6 +484,20 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 			if (o->path && strcmp(o->path, env->overrides[k].path) == 0)
 				o->action = env->overrides[k].action;
 	}
+	return 0;
+}
+
+static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg)
+{
+	const struct ph_rule *first;
+	const struct ph_plan_owner *f = NULL;
+	enum ph_action a;
+	bool same = true;
+	int r;
+
+	r = match_owners(env, pg);
+	if (r < 0)
+		return r;
 	/* Each file by its own rule, never by a sharer's: the first owner
 	 * that is to be repaired names the page, the others may differ. */
 	for (size_t i = 0; i < pg->n_owners; i++) {
@@ -571,6 +583,70 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 	return r;
 }
 
+/* A page no filesystem owns: device DAX (a rule for the device node may
+ * ask to zero it, which is CLEAR_ERROR) or a device without one. */
+static int plan_device_page(const struct ph_plan_env *env, struct ph_plan_page *pg)
+{
+	/* Device DAX has no write path: the firmware's clear-error
+	 * command is the only repair, and it loses the page's data
+	 * like zero does.  A rule for the device node asks for it. */
+	const struct ph_rule *rule = env->devdax && env->device ? ph_policy_match(env->policy, env->device) : NULL;
+	enum ph_action a = rule ? rule->action : PH_ACTION_REPORT;
+	int r;
+
+	if (!env->devdax || a == PH_ACTION_REPORT) {
+		pg->mode = PH_MODE_RECORD;
+		r = step(pg, PH_STEP_RECORD, 0, "no file owns it: reported%s%s%s",
+			 env->devdax ? " (" : "", env->devdax ? (rule ? rule->name : "no rule: report") : "",
+			 env->devdax ? ")" : "");
+	} else if (a != PH_ACTION_ZERO) {
+		pg->mode = PH_MODE_REFUSED;
+		r = step(pg, PH_STEP_RECORD, 0, "%s asks for %s: device DAX can only be reported or zeroed "
+			 "(cleared)", rule->name, ph_action_to_string(a));
+	} else if (!env->can_clear) {
+		pg->mode = PH_MODE_RECORD;
+		r = step(pg, PH_STEP_RECORD, 0, "%s asks to zero it, but %s", rule->name,
+			 env->clear_reason ? env->clear_reason : "the bus cannot clear");
+	} else {
+		pg->mode = PH_MODE_CLEAR_DEVICE;
+		pg->content = PH_CONTENT_ZERO;
+		pg->bytes_lost = PH_PAGE_SIZE;
+		r = step(pg, PH_STEP_CLEAR_DEVICE, 0, "clear through the bus's CLEAR_ERROR command (%s)",
+			 rule->name);
+	}
+	if (r == 0)
+		r = explain(pg, "%s", env->devdax ? "device DAX: the range belongs to the device" :
+			    "no filesystem: the range belongs to the device");
+	return r;
+}
+
+/* A page an earlier repair pinned: finish its clear, or keep it pinned. */
+static int plan_pinned_page(const struct ph_plan_env *env, struct ph_plan_page *pg)
+{
+	int r;
+
+	size_t l = strlen(pg->pin_path);
+	bool pin = l > 4 && strcmp(pg->pin_path + l - 4, ".pin") == 0;
+
+	if (pin && env->can_clear) {
+		/* A repair that ended before clearing (a race, a
+		 * crash before the intent was logged): finish it. */
+		pg->mode = PH_MODE_RELOCATE_PIN;
+		r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy %s: the bus clears the poison",
+			 pg->pin_path);
+		if (r == 0)
+			r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
+	} else {
+		pg->mode = PH_MODE_RECORD;
+		r = step(pg, PH_STEP_RECORD, 0, "pinned by %s: it stays allocated%s", pg->pin_path,
+			 env->can_clear ? " (a quarantined file is the operator's to remove)" :
+			 ", the bus cannot clear");
+	}
+	if (r == 0)
+		r = explain(pg, "pinned in quarantine (%s)", pg->pin_path);
+	return r;
+}
+
 _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64_t count,
 			   const struct ph_map_result *res, struct ph_plan **ret)
 {
@@ -646,62 +722,14 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 				r = explain(pg, "free space: %s", env->can_clear ? "heals on the next allocation" :
 					    "recorded as a hazard");
 			break;
-		case PH_PAGE_DEVICE: {
-			/* Device DAX has no write path: the firmware's clear-error
-			 * command is the only repair, and it loses the page's data
-			 * like zero does.  A rule for the device node asks for it. */
-			const struct ph_rule *rule = env->devdax && env->device ? ph_policy_match(env->policy, env->device) : NULL;
-			enum ph_action a = rule ? rule->action : PH_ACTION_REPORT;
-
-			if (!env->devdax || a == PH_ACTION_REPORT) {
-				pg->mode = PH_MODE_RECORD;
-				r = step(pg, PH_STEP_RECORD, 0, "no file owns it: reported%s%s%s",
-					 env->devdax ? " (" : "", env->devdax ? (rule ? rule->name : "no rule: report") : "",
-					 env->devdax ? ")" : "");
-			} else if (a != PH_ACTION_ZERO) {
-				pg->mode = PH_MODE_REFUSED;
-				r = step(pg, PH_STEP_RECORD, 0, "%s asks for %s: device DAX can only be reported or zeroed "
-					 "(cleared)", rule->name, ph_action_to_string(a));
-			} else if (!env->can_clear) {
-				pg->mode = PH_MODE_RECORD;
-				r = step(pg, PH_STEP_RECORD, 0, "%s asks to zero it, but %s", rule->name,
-					 env->clear_reason ? env->clear_reason : "the bus cannot clear");
-			} else {
-				pg->mode = PH_MODE_CLEAR_DEVICE;
-				pg->content = PH_CONTENT_ZERO;
-				pg->bytes_lost = PH_PAGE_SIZE;
-				r = step(pg, PH_STEP_CLEAR_DEVICE, 0, "clear through the bus's CLEAR_ERROR command (%s)",
-					 rule->name);
-			}
-			if (r == 0)
-				r = explain(pg, "%s", env->devdax ? "device DAX: the range belongs to the device" :
-					    "no filesystem: the range belongs to the device");
+		case PH_PAGE_DEVICE:
+			r = plan_device_page(env, pg);
 			break;
-		}
 		case PH_PAGE_HEALED: /* handled above */
 			break;
-		case PH_PAGE_PINNED: {
-			size_t l = strlen(pg->pin_path);
-			bool pin = l > 4 && strcmp(pg->pin_path + l - 4, ".pin") == 0;
-
-			if (pin && env->can_clear) {
-				/* A repair that ended before clearing (a race, a
-				 * crash before the intent was logged): finish it. */
-				pg->mode = PH_MODE_RELOCATE_PIN;
-				r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy %s: the bus clears the poison",
-					 pg->pin_path);
-				if (r == 0)
-					r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
-			} else {
-				pg->mode = PH_MODE_RECORD;
-				r = step(pg, PH_STEP_RECORD, 0, "pinned by %s: it stays allocated%s", pg->pin_path,
-					 env->can_clear ? " (a quarantined file is the operator's to remove)" :
-					 ", the bus cannot clear");
-			}
-			if (r == 0)
-				r = explain(pg, "pinned in quarantine (%s)", pg->pin_path);
+		case PH_PAGE_PINNED:
+			r = plan_pinned_page(env, pg);
 			break;
-		}
 		case PH_PAGE_UNKNOWN:
 			pg->mode = PH_MODE_RECORD;
 			r = step(pg, PH_STEP_RECORD, 0, "the owner is not known for certain: nothing is written");
@@ -741,48 +769,4 @@ _public_ size_t ph_plan_stage_slots(const struct ph_plan_page *pg, const uint8_t
 			slots[i] = n++;
 	}
 	return n;
-}
-
-_public_ int ph_plan_describe_rule(const struct ph_rule *r, bool can_clear, bool reflink, char **ret)
-{
-	enum ph_action a = r ? r->action : PH_ACTION_REPORT;
-	const char *single, *shared;
-	int k;
-
-	switch (a) {
-	case PH_ACTION_REPORT:
-		return (*ret = strdup("record the damage and change nothing")) ? 0 : -ENOMEM;
-	case PH_ACTION_QUARANTINE:
-		return (*ret = strdup("move the file into <mount>/.pmemheal/quarantine with a report; "
-				      "its blocks stay allocated")) ? 0 : -ENOMEM;
-	case PH_ACTION_DELETE:
-	case PH_ACTION_PUNCH:
-		k = asprintf(ret, "%s, after %s", a == PH_ACTION_DELETE ? "unlink the file" : "deallocate the damaged pages",
-			     reflink ? "cloning each poisoned page into the quarantine file so its block is never "
-				       "handed back to the allocator" :
-			     can_clear ? "writing zeros over the page, which clears the poison on this bus" :
-			     a == PH_ACTION_DELETE ? "no way to pin the block: the file is moved into quarantine instead" :
-						     "no way to pin the block: a copy with a hole there replaces the file");
-		return k < 0 ? -ENOMEM : 0;
-	default:
-		break;
-	}
-	single = can_clear ? "writes the repaired page back in place with one aligned write, which clears the poison" :
-		 reflink ? "pins the poisoned block in the quarantine file and writes the repaired page to a fresh block" :
-			   "replaces the file with a repaired copy and keeps the old inode, with its poisoned block, in quarantine";
-	shared = reflink ? (can_clear ? "pins the block, gives every sharer the repaired page on a fresh block, "
-				     "re-shares them, then clears and releases the pinned block" :
-					"pins the block, gives every sharer the repaired page on a fresh block, "
-					"re-shares them, and keeps the poisoned block pinned") :
-			   "cannot happen (no reflink here)";
-	k = asprintf(ret, "%s; a page only this file owns: %s; a page shared by reflink: %s",
-		     a == PH_ACTION_SALVAGE ? "keep every readable sector of the damaged page and zero the poisoned "
-					      "ones (a page that went through memory_failure is never read: "
-					      "zeroed, or taken from Source=)" :
-		     a == PH_ACTION_ZERO ? "zero the damaged page" :
-		     a == PH_ACTION_RESTORE ? "copy the damaged page from Source=, which must be a regular file of "
-					      "the same size (else Fallback=)" :
-					      "run Hook= to write the page (exit 0), or apply Fallback= (exit 75)",
-		     single, shared);
-	return k < 0 ? -ENOMEM : 0;
 }

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What a rule's action does, in words, for `pmemheal policy`: the same
+ * choices the planner makes (in place, relocate-pin, relocate-file, pin
+ * before freeing), told for a bus that can or cannot clear and a filesystem
+ * with or without reflink.  Plans nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner.h"
+
+_public_ int ph_plan_describe_rule(const struct ph_rule *r, bool can_clear, bool reflink, char **ret)
+{
+	enum ph_action a = r ? r->action : PH_ACTION_REPORT;
+	const char *single, *shared;
+	int k;
+
+	switch (a) {
+	case PH_ACTION_REPORT:
+		return (*ret = strdup("record the damage and change nothing")) ? 0 : -ENOMEM;
+	case PH_ACTION_QUARANTINE:
+		return (*ret = strdup("move the file into <mount>/.pmemheal/quarantine with a report; "
+				      "its blocks stay allocated")) ? 0 : -ENOMEM;
+	case PH_ACTION_DELETE:
+	case PH_ACTION_PUNCH:
+		k = asprintf(ret, "%s, after %s", a == PH_ACTION_DELETE ? "unlink the file" : "deallocate the damaged pages",
+			     reflink ? "cloning each poisoned page into the quarantine file so its block is never "
+				       "handed back to the allocator" :
+			     can_clear ? "writing zeros over the page, which clears the poison on this bus" :
+			     a == PH_ACTION_DELETE ? "no way to pin the block: the file is moved into quarantine instead" :
+						     "no way to pin the block: a copy with a hole there replaces the file");
+		return k < 0 ? -ENOMEM : 0;
+	default:
+		break;
+	}
+	single = can_clear ? "writes the repaired page back in place with one aligned write, which clears the poison" :
+		 reflink ? "pins the poisoned block in the quarantine file and writes the repaired page to a fresh block" :
+			   "replaces the file with a repaired copy and keeps the old inode, with its poisoned block, in quarantine";
+	shared = reflink ? (can_clear ? "pins the block, gives every sharer the repaired page on a fresh block, "
+				     "re-shares them, then clears and releases the pinned block" :
+					"pins the block, gives every sharer the repaired page on a fresh block, "
+					"re-shares them, and keeps the poisoned block pinned") :
+			   "cannot happen (no reflink here)";
+	k = asprintf(ret, "%s; a page only this file owns: %s; a page shared by reflink: %s",
+		     a == PH_ACTION_SALVAGE ? "keep every readable sector of the damaged page and zero the poisoned "
+					      "ones (a page that went through memory_failure is never read: "
+					      "zeroed, or taken from Source=)" :
+		     a == PH_ACTION_ZERO ? "zero the damaged page" :
+		     a == PH_ACTION_RESTORE ? "copy the damaged page from Source=, which must be a regular file of "
+					      "the same size (else Fallback=)" :
+					      "run Hook= to write the page (exit 0), or apply Fallback= (exit 75)",
+		     single, shared);
+	return k < 0 ? -ENOMEM : 0;
+}

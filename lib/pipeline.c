@@ -330,25 +330,18 @@ enum ph_state final_state(const struct ph_repair_result *res)
 
 /* The range's outcome.  "cleared" is one fact about the whole range,
  * recorded here once, when this repair moves it to cleared (every page
- * verified unlisted); a scan that later finds the range gone from the
- * kernel's list sees it cleared already and records nothing. */
+ * verified unlisted), in the same shape as a scan's (ph_record_change());
+ * a scan that later finds the range gone from the kernel's list sees it
+ * cleared already and records nothing. */
 void settle(struct ph_repairer *r, const struct ph_range_row *row, enum ph_state *cur, enum ph_state to,
-		   const char *detail)
+	    const char *detail)
 {
-	struct ph_event_fields f = PH_EVENT_INIT;
+	struct ph_change c = { .type = PH_CHANGE_CLEARED, .row = *row };
 	enum ph_state was = *cur;
 
 	(void)set_state(r, row->id, cur, to, "repair", detail);
-	if (was == *cur || *cur != PH_STATE_CLEARED || !r->rec)
-		return;
-	f.device = row->device; /* as the scan's events name it */
-	f.sector = row->start;
-	f.count = row->count;
-	f.range_id = row->id;
-	f.ns_id = row->ns_id;
-	f.result = "ok";
-	f.detail = "repaired and verified: the kernel no longer lists any of its pages";
-	(void)ph_record(r->rec, PH_EVENT_CLEARED, &f);
+	if (was != *cur && *cur == PH_STATE_CLEARED)
+		(void)ph_record_change(r->rec, &c);
 }
 
 /* The planning environment (filesystem) a plan was made for. */

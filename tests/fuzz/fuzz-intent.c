@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The intent log's plan (JSON in the ledger, read back on resume), through
- * repair.c's own reader (static, so the file is compiled in here). */
-#include "../../lib/repair.c"
+ * the repairer's own reader, job_from_json() (lib/repair-job.c). */
+#include "../../lib/repair-internal.h"
 
 #include "fuzz.h"
 

@@ -26,6 +26,7 @@
 #include "lock.h"
 #include "mapper-json.h"
 #include "mapper.h"
+#include "pipeline.h"
 #include "record.h"
 #include "watch.h"
 
@@ -42,60 +43,18 @@ struct scan_state {
 	struct json_object *out; /* --json without --watch: one document */
 };
 
-/* Map one range on its namespace's device; owners as JSON and a one-line
- * summary for the ledger's history.  Each owner is recorded. */
-static int map_range(struct scan_state *s, const struct ph_namespace *ns, const struct ph_change *c,
-		     struct json_object **ret_owners, char **ret_summary)
+/* The owners of a mapped range, as scan --json shows them. */
+static struct json_object *owners_json(const struct ph_map_result *res)
 {
-	uint64_t start = c->row.start, count = c->row.count;
-	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
-	_cleanup_free_ char *dev = NULL;
-	struct ph_map_result *res = NULL;
-	struct ph_range q = { start, count };
-	struct ph_error err = { { 0 } };
-	struct json_object *owners;
-	char summary[512] = "";
-	size_t len = 0;
-	int r;
+	struct json_object *owners = json_object_new_array();
 
-	if (!ns->blockdev) {
-		/* devdax: no filesystem; the range belongs to the device */
-		ph_record_owner(s->rec, &c->row, NULL, 0);
-		*ret_owners = NULL;
-		return asprintf(ret_summary, "device /dev/%s", ns->chardev ? ns->chardev : ns->name) < 0 ? -ENOMEM : 0;
-	}
-	if (asprintf(&dev, "/dev/%s", ns->blockdev) < 0)
-		return -ENOMEM;
-	r = ph_mapper_new(s->ctx, dev, PH_MAP_AUTO, &m, &err);
-	if (r == 0)
-		r = ph_mapper_map(m, &q, 1, &res, &err);
-	if (r < 0) {
-		cli_error("%s", err.message[0] ? err.message : strerror(-r));
-		return r;
-	}
-	owners = json_object_new_array();
-	for (size_t i = 0; owners && i < res[0].n_owners; i++) {
-		const struct ph_owner *o = &res[0].owners[i];
+	for (size_t i = 0; owners && res && i < res->n_owners; i++) {
 		struct json_object *oj;
 
-		ph_record_owner(s->rec, &c->row, &res[0], i);
-		if (ph_owner_to_json(o, &oj) == 0)
+		if (ph_owner_to_json(&res->owners[i], &oj) == 0)
 			json_object_array_add(owners, oj);
-		if (len < sizeof(summary) - 1)
-			len += (size_t)snprintf(summary + len, sizeof(summary) - len, "%s%s", len ? "; " : "",
-						ph_owner_type_to_string(o->type));
-		if (len >= sizeof(summary))
-			continue;
-		if (o->type == PH_OWNER_FILE)
-			len += (size_t)snprintf(summary + len, sizeof(summary) - len, " %s (inode %" PRIu64 ", offset %" PRIu64 ")%s",
-						o->n_paths ? o->paths[0] : "?", o->inode, o->offset, o->shared ? " shared" : "");
-		else if (o->type == PH_OWNER_METADATA)
-			len += (size_t)snprintf(summary + len, sizeof(summary) - len, " %s", o->what);
 	}
-	ph_map_results_free(res, 1);
-	*ret_owners = owners;
-	*ret_summary = strdup(summary);
-	return *ret_summary ? 0 : -ENOMEM;
+	return owners;
 }
 
 /* Write the ledger only under the repair lock, as pmemheal repair and the
@@ -138,12 +97,17 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 
 	s->changes++;
 	ph_record_change(s->rec, c);
-	if (map && map_range(s, ns, c, &owners, &summary) == 0 &&
-	    (state == PH_STATE_NEW || state == PH_STATE_MAPPED) && s->ledger) {
-		/* new -> mapped (or a grown range, mapped again) */
-		if (ph_ledger_set_state(s->ledger, c->row.id, PH_STATE_MAPPED, "mapped", summary,
-					ph_now_usec()) == 0)
-			state = PH_STATE_MAPPED;
+	if (map) {
+		struct ph_map_result *res = NULL;
+		struct ph_error err = { { 0 } };
+		int r = ph_pipeline_map_range(s->ctx, s->ledger, s->rec, ns, &c->row, &res, &state, &summary, &err);
+
+		if (r < 0)
+			cli_error("%s", err.message[0] ? err.message : strerror(-r));
+		else if (res)
+			owners = owners_json(&res[0]);
+		if (res)
+			ph_map_results_free(res, 1);
 	}
 	mapped = ph_mono_usec();
 	if (s->json) {

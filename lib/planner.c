@@ -400,10 +400,6 @@ static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg)
 	default:
 		break;
 	}
-	if (r == 0 && n_content > 0)
-		r = step(pg, PH_STEP_VERIFY, 0, "re-read the repaired page%s%s",
-			 n_content > 1 ? ", check the owners with identical pages share one block" : "",
-			 env->can_clear ? " and that the kernel no longer lists it" : "");
 	return r;
 }
 
@@ -647,6 +643,47 @@ static int plan_pinned_page(const struct ph_plan_env *env, struct ph_plan_page *
 	return r;
 }
 
+_public_ bool ph_step_changes(enum ph_step_kind k)
+{
+	return k != PH_STEP_READ_GOOD && k != PH_STEP_READ_SOURCE && k != PH_STEP_RUN_HOOK &&
+	       k != PH_STEP_RECORD && k != PH_STEP_VERIFY;
+}
+
+/* The last step of every page that changes anything: what the verifier
+ * checks for the page's mode, in the words the dry run shows. */
+static int plan_verify(const struct ph_plan_env *env, struct ph_plan_page *pg)
+{
+	size_t n_content = 0;
+	bool changes = false;
+
+	for (size_t i = 0; i < pg->n_steps; i++)
+		changes |= ph_step_changes(pg->steps[i].kind);
+	if (!changes)
+		return 0;
+	for (size_t i = 0; i < pg->n_owners; i++)
+		n_content += content_action(pg->owners[i].action);
+	switch (pg->mode) {
+	case PH_MODE_IN_PLACE:
+		return step(pg, PH_STEP_VERIFY, 0, "re-read the repaired page and check the kernel no longer lists it");
+	case PH_MODE_RELOCATE_PIN:
+		return step(pg, PH_STEP_VERIFY, 0, "re-read each repaired page%s, check no owner maps the poisoned "
+			    "block, and that the block is %s", n_content > 1 ?
+			    " (owners with identical pages share one block)" : "",
+			    env->can_clear ? "cleared or still pinned" : "still pinned");
+	case PH_MODE_RELOCATE_FILE:
+		return step(pg, PH_STEP_VERIFY, 0, "check %s is the repaired copy holding the %s, and every hard "
+			    "link is that copy", pg->owners[0].path, pg->content == PH_CONTENT_NONE ? "hole" :
+			    "repaired page");
+	case PH_MODE_CLEAR_DEVICE:
+		return step(pg, PH_STEP_VERIFY, 0, "check the kernel no longer lists the page");
+	default: /* delete, punch, quarantine */
+		return step(pg, PH_STEP_VERIFY, 0, "check no planned name still holds the poisoned block, and that "
+			    "the block is %s", pg->mode == PH_MODE_QUARANTINE ? "kept by the quarantined file" :
+			    env->reflink ? "pinned, or released once the bus cleared it" :
+			    "cleared before it was given back");
+	}
+}
+
 _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64_t count,
 			   const struct ph_map_result *res, struct ph_plan **ret)
 {
@@ -740,6 +777,8 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 			r = plan_file_page(env, pg);
 			break;
 		}
+		if (r == 0)
+			r = plan_verify(env, pg);
 	}
 	if (r < 0)
 		return r;

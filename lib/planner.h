@@ -86,6 +86,9 @@ enum ph_step_kind {
 
 const char *ph_mode_to_string(enum ph_mode m);
 const char *ph_step_to_string(enum ph_step_kind k);
+/* Does a step of this kind change a file, the quarantine or the device?
+ * (Reading content, recording and verifying do not.) */
+bool ph_step_changes(enum ph_step_kind k);
 
 struct ph_plan_owner {
 	char *path;            /* first path of the inode */

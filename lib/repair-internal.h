@@ -161,6 +161,8 @@ int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, const struc
 			 const struct ph_namespace *ns, uint64_t part_start, int64_t range_id, struct job *j);
 int conflict(struct ph_repairer *r, const struct job *j, const char *fmt, ...);
 bool job_pins(const struct job *j);
+bool job_uses_pin(const struct job *j);
+int open_pin(struct ph_repairer *r, struct job *j, bool create, int *ret_qdir, int *ret_pin);
 int may_free(struct ph_repairer *r, struct job *j, const struct job_owner *o, int fd);
 size_t page_len(const struct job_owner *o);
 bool same_prefix(int fd, uint64_t off, const uint8_t *want, size_t len);

@@ -349,12 +349,38 @@ static int job_needs_check(struct jparse *p, const struct ph_intent *it, const s
 		r = jbad(p, "qname", "missing, and the steps link the file into quarantine");
 	else if (n->tmp && !j->tmp)
 		r = jbad(p, "tmp", "missing, and the steps build a copy of the file");
-	else if (it->step < 0 || (size_t)it->step > j->n_steps)
+	else if (it->step < 0 || (size_t)it->step >= j->n_steps) /* verify, the last, ends the intent */
 		r = jbad(p, "step", "%d, but the job has %zu steps", it->step, j->n_steps);
 	else if (!it->content || it->content_len != MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE)
 		r = jbad(p, "content", "%zu bytes, not the %zu of its %zu page(s)", it->content_len,
 			 MAX(j->n_slots, (size_t)1) * PH_PAGE_SIZE, MAX(j->n_slots, (size_t)1));
 	return r;
+}
+
+/* The steps a job runs from the intent log: those that change something,
+ * then verify.  Reading the content ran before the intent was written (its
+ * bytes are in it); record steps are what the pipeline journals when it
+ * settles the page; a device's clear is not a job (pipeline-devdax.c). */
+static bool job_step(enum ph_step_kind k)
+{
+	return (ph_step_changes(k) && k != PH_STEP_CLEAR_DEVICE) || k == PH_STEP_VERIFY;
+}
+
+/* Verify is a job's last step, and only there.  An intent written before
+ * verify was a step of its own ends without one: the job verifies all the
+ * same (the steps array has room for it). */
+static int job_ends_with_verify(struct jparse *p, struct job *j)
+{
+	for (size_t i = 0; i + 1 < j->n_steps; i++)
+		if (j->steps[i].kind == PH_STEP_VERIFY) {
+			char f[64];
+
+			snprintf(f, sizeof(f), "steps[%zu][0]", i);
+			return jbad(p, f, "verify, which only the last step is");
+		}
+	if (j->n_steps == 0 || j->steps[j->n_steps - 1].kind != PH_STEP_VERIFY)
+		j->steps[j->n_steps++] = (struct job_step){ PH_STEP_VERIFY, 0 };
+	return 0;
 }
 
 int job_from_json(const struct ph_intent *it, struct job *j, char **ret_why)
@@ -388,7 +414,7 @@ int job_from_json(const struct ph_intent *it, struct job *j, char **ret_why)
 		goto out;
 	}
 	j->owners = calloc(MAX(json_object_array_length(owners), (size_t)1), sizeof(*j->owners));
-	j->steps = calloc(MAX(json_object_array_length(steps), (size_t)1), sizeof(*j->steps));
+	j->steps = calloc(json_object_array_length(steps) + 1, sizeof(*j->steps)); /* + verify */
 	if (!j->owners || !j->steps) {
 		r = -ENOMEM;
 		goto out;
@@ -399,6 +425,8 @@ int job_from_json(const struct ph_intent *it, struct job *j, char **ret_why)
 	}
 	if (r == 0)
 		r = job_steps_from_json(&p, steps, j, &needs);
+	if (r == 0)
+		r = job_ends_with_verify(&p, j);
 	if (r < 0)
 		goto out;
 	r = job_needs_check(&p, it, j, &needs);
@@ -414,12 +442,6 @@ out:
 		*ret_why = p.why;
 	}
 	return r;
-}
-
-static bool changing_step(enum ph_step_kind k)
-{
-	return k != PH_STEP_READ_GOOD && k != PH_STEP_READ_SOURCE && k != PH_STEP_RUN_HOOK &&
-	       k != PH_STEP_RECORD && k != PH_STEP_VERIFY && k != PH_STEP_CLEAR_DEVICE;
 }
 
 /* A job for a planned page: owners opened and fingerprinted now. */
@@ -443,7 +465,7 @@ int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, const struc
 		     strcmp(plan->mountpoint, "/") ? plan->mountpoint : "", ns->id, pg->sector) < 0)
 		return -ENOMEM;
 	j->owners = calloc(MAX(pg->n_owners, (size_t)1), sizeof(*j->owners));
-	j->steps = calloc(MAX(pg->n_steps, (size_t)1), sizeof(*j->steps));
+	j->steps = calloc(pg->n_steps + 1, sizeof(*j->steps));
 	if (!j->owners || !j->steps)
 		return -ENOMEM;
 	for (size_t i = 0; i < pg->n_owners; i++) {
@@ -521,7 +543,7 @@ int job_from_plan(struct ph_repairer *r, const struct ph_plan *plan, const struc
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < pg->n_steps; i++)
-		if (changing_step(pg->steps[i].kind))
+		if (job_step(pg->steps[i].kind))
 			j->steps[j->n_steps++] = (struct job_step){ pg->steps[i].kind, pg->steps[i].owner };
-	return 0;
+	return j->n_steps > 0 && j->steps[j->n_steps - 1].kind == PH_STEP_VERIFY ? 0 : -EINVAL;
 }

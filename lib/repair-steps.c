@@ -56,7 +56,7 @@ static int open_page(struct ph_repairer *r, const struct job *j, const struct jo
 /* The pin file, in our quarantine: made afresh (O_EXCL) or, when a run
  * before made it, reopened; a regular file either way.  -ENOENT when
  * it is not there and create is false. */
-static int open_pin(struct ph_repairer *r, struct job *j, bool create, int *ret_qdir, int *ret_pin)
+int open_pin(struct ph_repairer *r, struct job *j, bool create, int *ret_qdir, int *ret_pin)
 {
 	_cleanup_close_ int qdir = -EBADF, pin = -EBADF;
 	const char *name = quarantine_name(j->pin);
@@ -124,6 +124,17 @@ bool job_pins(const struct job *j)
 {
 	for (size_t k = 0; k < j->n_steps; k++)
 		if (j->steps[k].kind == PH_STEP_PIN)
+			return true;
+	return false;
+}
+
+/* Does a pin file take part: the job pins the block, or finishes (clears
+ * and releases) one an earlier repair pinned? */
+bool job_uses_pin(const struct job *j)
+{
+	for (size_t k = 0; k < j->n_steps; k++)
+		if (j->steps[k].kind == PH_STEP_PIN || j->steps[k].kind == PH_STEP_CLEAR ||
+		    j->steps[k].kind == PH_STEP_RELEASE)
 			return true;
 	return false;
 }
@@ -519,6 +530,8 @@ int run_step(struct ph_repairer *r, struct job *j, const struct job_step *s)
 		return step_swap(r, j, s->owner);
 	case PH_STEP_UNSTAGE:
 		return step_unstage(r, j);
+	case PH_STEP_VERIFY:
+		return verify(r, j, &r->why);
 	default:
 		return 0;
 	}

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Running one job from the intent log: its steps in order from the step the
- * log says is next, advancing the log after each, then its verification;
- * a conflict abandons the job and removes what it made.  Test-only fault
+ * log says is next, advancing the log after each, to its last, verify,
+ * whose verdict ends the intent; a conflict abandons the job and removes
+ * what it made.  Test-only fault
  * knobs (crash after, pause before, fail the Nth run of a step) live here.
  */
 #include "repair-internal.h"
@@ -97,12 +98,29 @@ static void abandon(struct ph_repairer *r, struct job *j)
 		(void)unlinkat(qdir, j->qname, 0);
 }
 
+/* The job's last step: its verdict ends the intent (done, or failed with
+ * the verifier's reason); nothing after it is resumed. */
+static int run_verify(struct ph_repairer *r, struct job *j, int64_t intent, char **why)
+{
+	int k = injected_error(r, PH_STEP_VERIFY);
+
+	if (k == 0)
+		k = verify(r, j, why);
+	if (k < 0 && !*why)
+		(void)asprintf(why, "step verify: %s", strerror(-k));
+	(void)ph_ledger_intent_finish(r->ledger, intent, k < 0 ? "failed" : "done", *why, ph_now_usec());
+	fault_point(r, PH_STEP_VERIFY);
+	return k;
+}
+
 int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char **why)
 {
 	int k;
 
 	for (size_t i = (size_t)from; i < j->n_steps; i++) {
 		pause_point(r, j->steps[i].kind);
+		if (j->steps[i].kind == PH_STEP_VERIFY)
+			return run_verify(r, j, intent, why);
 		free(r->why);
 		r->why = NULL;
 		k = injected_error(r, j->steps[i].kind);
@@ -134,10 +152,7 @@ int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char
 			return k;
 		fault_point(r, j->steps[i].kind);
 	}
-	k = verify(r, j, why);
-	(void)ph_ledger_intent_finish(r->ledger, intent, k < 0 ? "failed" : "done", *why, ph_now_usec());
-	fault_point(r, PH_STEP_VERIFY);
-	return k;
+	return -EINVAL; /* a job ends with verify (job_from_plan, job_from_json) */
 }
 
 int ph_repair_debug_steps(struct ph_ctx *ctx, const char *job_json, const uint8_t *content, char **ret_why)

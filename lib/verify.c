@@ -21,6 +21,82 @@ static bool reshared(const struct job *j, size_t i)
 	return false;
 }
 
+/* Where the poisoned block is now, asked of the filesystem and the kernel,
+ * not remembered from the steps (a resumed job ran some of them before a
+ * restart): still held by the job's pin file (pinned), or not held by it
+ * and no longer listed (cleared: the bus cleared it before it was given
+ * back).  Listed and held by nothing the job owns: a poisoned block went
+ * back to the allocator, which the steps exist to prevent. */
+static int verify_block(struct ph_repairer *r, struct job *j, char **why)
+{
+	_cleanup_close_ int qdir = -EBADF, pin = -EBADF;
+	uint64_t sector = 0;
+	bool hole = true, listed;
+	int k;
+
+	j->cleared = j->pinned = false;
+	if (job_uses_pin(j)) {
+		k = open_pin(r, j, false, &qdir, &pin);
+		if (k == 0)
+			k = page_map(pin, 0, &sector, &hole, NULL);
+		if (k < 0 && k != -ENOENT)
+			return asprintf(why, "%s: %s", j->pin, strerror(-k)) < 0 ? -ENOMEM : k;
+		if (k == 0 && !hole && sector == j->fs_page) {
+			j->pinned = true;
+			return 0;
+		}
+	}
+	k = page_listed(r->ctx, j, &listed);
+	if (k < 0)
+		return k;
+	if (listed)
+		return asprintf(why, "the kernel still lists the page and %s holds its block",
+				job_uses_pin(j) ? "no pin" : "nothing") < 0 ? -ENOMEM : -EIO;
+	j->cleared = true;
+	return 0;
+}
+
+/* delete, punch and quarantine: no planned name may still reach the
+ * poisoned block (a punched file no longer maps it; a deleted or
+ * quarantined one is no longer there by that name), reached as the steps
+ * reach it: through its directory, no link on the way.  A quarantined
+ * file keeps the block (pinned); otherwise the block is the pin's or the
+ * bus cleared it. */
+static int verify_given_up(struct ph_repairer *r, struct job *j, char **why)
+{
+	for (size_t i = 0; i < j->n_owners; i++) {
+		const struct job_owner *o = &j->owners[i];
+		_cleanup_close_ int dir = -EBADF, fd = -EBADF;
+		const char *name;
+		uint64_t sector;
+		bool hole;
+		int k;
+
+		if (!o->repair)
+			continue;
+		k = open_dir_of(j, o->path, &dir, &name);
+		if (k == 0)
+			k = ph_open_at_checked(dir, name, O_RDONLY, o->dev, o->inode, o->gen, &fd);
+		if (k == -ENOENT || k == -ESTALE)
+			continue; /* not that file by that name any more */
+		if (k == 0 && j->mode == PH_MODE_PUNCH) {
+			k = page_map(fd, o->offset, &sector, &hole, NULL);
+			if (k == 0 && (hole || sector != j->fs_page))
+				continue;
+		}
+		if (k < 0)
+			return asprintf(why, "%s: %s", o->path, strerror(-k)) < 0 ? -ENOMEM : k;
+		return asprintf(why, "%s still %s the poisoned block", o->path,
+				j->mode == PH_MODE_PUNCH ? "maps" : "holds") < 0 ? -ENOMEM : -EIO;
+	}
+	if (j->mode == PH_MODE_QUARANTINE) {
+		j->cleared = false;
+		j->pinned = true;
+		return 0;
+	}
+	return verify_block(r, j, why);
+}
+
 /* in-place and relocate-pin: each repaired owner reads back its own slot's
  * page; owners of one slot (identical pages) share one block again.  In
  * place, the kernel must no longer list the page (cleared); relocated, no
@@ -63,15 +139,14 @@ static int verify_pages(struct ph_repairer *r, struct job *j, char **why)
 			return asprintf(why, "%s does not share the repaired block with %s", o->path,
 					j->owners[slot_owner[o->slot]].path) < 0 ? -ENOMEM : -EIO;
 	}
-	if (j->mode == PH_MODE_IN_PLACE) {
-		k = page_listed(r->ctx, j, &listed);
-		if (k < 0)
-			return k;
-		if (listed)
-			return asprintf(why, "the kernel still lists the page after writing it") < 0 ? -ENOMEM : -EIO;
-		j->cleared = true;
-	} else if (!j->cleared)
-		j->pinned = true;
+	if (j->mode != PH_MODE_IN_PLACE)
+		return verify_block(r, j, why);
+	k = page_listed(r->ctx, j, &listed);
+	if (k < 0)
+		return k;
+	if (listed)
+		return asprintf(why, "the kernel still lists the page after writing it") < 0 ? -ENOMEM : -EIO;
+	j->cleared = true;
 	return 0;
 }
 
@@ -126,20 +201,8 @@ int verify(struct ph_repairer *r, struct job *j, char **why)
 		return verify_copy(j, why);
 	case PH_MODE_DELETE:
 	case PH_MODE_PUNCH:
-		/* Nothing pinned: the bus cleared the page in place, and its
-		 * block was given back only once the kernel no longer listed
-		 * it (may_free()). */
-		if (!job_pins(j)) {
-			j->cleared = true;
-			return 0;
-		}
-		if (!j->cleared)
-			j->pinned = true;
-		return 0;
 	case PH_MODE_QUARANTINE:
-		if (!j->cleared)
-			j->pinned = true;
-		return 0;
+		return verify_given_up(r, j, why);
 	default:
 		return 0;
 	}

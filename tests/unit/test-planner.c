@@ -79,6 +79,19 @@ static struct ph_plan *plan(const struct ph_plan_env *e, struct ph_owner *owners
 
 	assert_int_equal(ph_plan_build(e, start, count, &res, &p), 0);
 	assert_int_equal(p->n_pages, 1);
+	/* The plan is what runs: a page that changes anything ends with
+	 * verify, and has no other; one that changes nothing has none. */
+	for (size_t i = 0; i < p->n_pages; i++) {
+		const struct ph_plan_page *pg = &p->pages[i];
+		bool changes = false;
+
+		for (size_t k = 0; k < pg->n_steps; k++) {
+			changes |= ph_step_changes(pg->steps[k].kind);
+			if (k + 1 < pg->n_steps)
+				assert_int_not_equal(pg->steps[k].kind, PH_STEP_VERIFY);
+		}
+		assert_int_equal(changes, pg->n_steps > 0 && pg->steps[pg->n_steps - 1].kind == PH_STEP_VERIFY);
+	}
 	return p;
 }
 
@@ -249,7 +262,7 @@ static void test_delete_and_punch(void **state)
 
 	p = plan(&e, tmp, 1, 800, 8);
 	assert_int_equal(p->pages[0].mode, PH_MODE_DELETE);
-	assert_string_equal(steps(&p->pages[0]), "pin,unlink");
+	assert_string_equal(steps(&p->pages[0]), "pin,unlink,verify");
 	ph_plan_free(p);
 
 	/* no reflink, cannot clear: keeping the inode is the only way */
@@ -259,14 +272,14 @@ static void test_delete_and_punch(void **state)
 	ph_plan_free(p);
 	p = plan(&e, sp, 1, 800, 8);
 	assert_int_equal(p->pages[0].mode, PH_MODE_RELOCATE_FILE);
-	assert_string_equal(steps(&p->pages[0]), "copy-file,link-old,rename");
+	assert_string_equal(steps(&p->pages[0]), "copy-file,link-old,rename,verify");
 	ph_plan_free(p);
 
 	/* no reflink but the bus clears: heal the block, then let it go */
 	e.can_clear = true;
 	p = plan(&e, sp, 1, 800, 8);
 	assert_int_equal(p->pages[0].mode, PH_MODE_PUNCH);
-	assert_string_equal(steps(&p->pages[0]), "write,punch");
+	assert_string_equal(steps(&p->pages[0]), "write,punch,verify");
 	ph_plan_free(p);
 }
 
@@ -302,7 +315,7 @@ static void test_pinned_by_us(void **state)
 	p = plan(&e, pin, 1, 800, 8);
 	assert_int_equal(p->pages[0].kind, PH_PAGE_PINNED);
 	assert_int_equal(p->pages[0].n_owners, 0);
-	assert_string_equal(steps(&p->pages[0]), "clear,release");
+	assert_string_equal(steps(&p->pages[0]), "clear,release,verify");
 	ph_plan_free(p);
 
 	p = plan(&nc, pin, 1, 800, 8);
@@ -511,7 +524,7 @@ static void test_sharer_without_rule_untouched(void **state)
 	assert_int_equal(pg->mode, PH_MODE_DELETE);
 	assert_string_equal(owner_steps(pg, owner_named(pg, "/srv/home/a.dat")), "");
 	assert_string_equal(owner_steps(pg, owner_named(pg, "/srv/cache/a.dat")), "unlink");
-	assert_string_equal(steps(pg), "pin,unlink");
+	assert_string_equal(steps(pg), "pin,unlink,verify");
 	ph_plan_free(p);
 }
 

@@ -22,6 +22,7 @@
 #include "ledger.h"
 #include "mapper-json.h"
 #include "mapper.h"
+#include "pipeline.h"
 #include "source.h"
 #include "topology.h"
 
@@ -144,9 +145,7 @@ static void print_ns(const struct ph_topology *t, const struct ph_namespace *ns,
 static int damaged(struct ph_ctx *ctx, const struct ph_namespace *ns, const struct sns *s,
 		   struct json_object **ret_owners, char ***ret_files, size_t *ret_nfiles)
 {
-	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
 	_cleanup_free_ struct ph_range *q = NULL;
-	_cleanup_free_ char *dev = NULL;
 	struct ph_map_result *res = NULL;
 	struct ph_error err = { { 0 } };
 	struct json_object *owners = json_object_new_array();
@@ -167,11 +166,7 @@ static int damaged(struct ph_ctx *ctx, const struct ph_namespace *ns, const stru
 			q[nq++] = (struct ph_range){ s->v[i].start, s->v[i].count };
 	if (nq == 0)
 		return 0;
-	if (asprintf(&dev, "/dev/%s", ns->blockdev) < 0)
-		return -ENOMEM;
-	r = ph_mapper_new(ctx, dev, PH_MAP_AUTO, &m, &err);
-	if (r == 0)
-		r = ph_mapper_map(m, q, nq, &res, &err);
+	r = ph_pipeline_map(ctx, ns, q, nq, NULL, &res, &err);
 	if (r < 0) {
 		cli_error("%s", err.message[0] ? err.message : strerror(-r));
 		return r;

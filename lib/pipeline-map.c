@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pipeline's mapping of one range as the kernel lists it, for
- * `pmemheal scan`: the mapper's owners, each journalled ("mapped",
- * "metadata-poison"), and a new range (or a grown one mapped before) moved
- * to mapped with a one-line summary of its owners.  The repairer maps the
- * pages of a range itself (session_open() in pipeline.c), rounded out to
- * whole pages.  Reads only, apart from the ledger row and the journal.
+ * The pipeline's mapping.  ph_pipeline_map() is the one way the pipeline
+ * asks the mapper: ranges of a namespace's disk to their owners, read
+ * only; the repairer (session_open(), pages rounded out), `pmemheal scan`
+ * and `pmemheal status -v` all map through it.  ph_pipeline_map_range() is
+ * the scan's step: one range as the kernel lists it, its owners journalled
+ * ("mapped", "metadata-poison"), and a new range (or a grown one mapped
+ * before) moved to mapped with a one-line summary of its owners.  Reads
+ * only, apart from the ledger row and the journal.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +16,33 @@
 #include <string.h>
 
 #include "pipeline.h"
+
+_public_ int ph_pipeline_map(struct ph_ctx *ctx, const struct ph_namespace *ns, struct ph_range *q, size_t n,
+			    struct ph_mapper **ret_mapper, struct ph_map_result **ret, struct ph_error *err)
+{
+	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
+	_cleanup_free_ char *dev = NULL;
+	uint64_t size;
+	int r;
+
+	if (!ns->blockdev)
+		return -ENODEV; /* device DAX: no filesystem to map */
+	if (asprintf(&dev, "/dev/%s", ns->blockdev) < 0)
+		return -ENOMEM;
+	r = ph_mapper_new(ctx, dev, PH_MAP_AUTO, &m, err);
+	if (r < 0)
+		return r;
+	size = ph_mapper_get_size(m);
+	for (size_t i = 0; i < n; i++) /* a page rounded out past the end */
+		if (q[i].start < size && q[i].start + q[i].count > size)
+			q[i].count = size - q[i].start;
+	r = ph_mapper_map(m, q, n, ret, err);
+	if (r < 0)
+		return r;
+	if (ret_mapper)
+		*ret_mapper = TAKE_PTR(m);
+	return 0;
+}
 
 /* "file /a (inode 12, offset 4096) shared; metadata agf; free" */
 static char *summarize(const struct ph_map_result *res)
@@ -43,8 +72,7 @@ _public_ int ph_pipeline_map_range(struct ph_ctx *ctx, struct ph_ledger *l, stru
 				   struct ph_map_result **ret, enum ph_state *ret_state, char **ret_summary,
 				   struct ph_error *err)
 {
-	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL;
-	_cleanup_free_ char *dev = NULL, *summary = NULL;
+	_cleanup_free_ char *summary = NULL;
 	struct ph_map_result *res = NULL;
 	struct ph_range q = { row->start, row->count };
 	enum ph_state state = row->state;
@@ -56,11 +84,7 @@ _public_ int ph_pipeline_map_range(struct ph_ctx *ctx, struct ph_ledger *l, stru
 		if (asprintf(&summary, "device /dev/%s", ns->chardev ? ns->chardev : ns->name) < 0)
 			return -ENOMEM;
 	} else {
-		if (asprintf(&dev, "/dev/%s", ns->blockdev) < 0)
-			return -ENOMEM;
-		r = ph_mapper_new(ctx, dev, PH_MAP_AUTO, &m, err);
-		if (r == 0)
-			r = ph_mapper_map(m, &q, 1, &res, err);
+		r = ph_pipeline_map(ctx, ns, &q, 1, NULL, &res, err);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < res[0].n_owners; i++)

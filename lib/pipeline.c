@@ -6,6 +6,7 @@
  * "cleared" event in one place, so they cannot disagree).  The stages it
  * calls (mapper, planner, repair-*.c, verify.c) return data.
  */
+#include "pipeline.h"
 #include "repair-internal.h"
 
 /* ---- entry points ------------------------------------------------------- */
@@ -173,14 +174,9 @@ static int session_open(struct ph_repairer *r, const struct ph_range_row *row, s
 			return k;
 		s->bad_read = k == 0;
 	}
-	k = ph_mapper_new(r->ctx, s->device, PH_MAP_AUTO, &s->mapper, err);
-	if (k < 0)
-		return k;
 	s->q.start = row->start / PH_PAGE_SECTORS * PH_PAGE_SECTORS;
 	s->q.count = (row->start + row->count + PH_PAGE_SECTORS - 1) / PH_PAGE_SECTORS * PH_PAGE_SECTORS - s->q.start;
-	if (s->q.start + s->q.count > ph_mapper_get_size(s->mapper))
-		s->q.count = ph_mapper_get_size(s->mapper) - s->q.start;
-	k = ph_mapper_map(s->mapper, &s->q, 1, &s->res, err);
+	k = ph_pipeline_map(r->ctx, s->ns, &s->q, 1, &s->mapper, &s->res, err);
 	if (k < 0)
 		return k;
 	/* The audit trail: who owns the range, as this repair found it. */

@@ -7,6 +7,15 @@
 #include "topology.h"
 
 /*
+ * Map ranges of ns's disk (not device DAX: -ENODEV) to their owners, read
+ * only; a range past the disk's end is cut to it.  *ret: n results (free
+ * with ph_map_results_free(*ret, n)); *ret_mapper (may be NULL): the mapper,
+ * for the filesystems it found.  On error, err says why.
+ */
+int ph_pipeline_map(struct ph_ctx *ctx, const struct ph_namespace *ns, struct ph_range *q, size_t n,
+		    struct ph_mapper **ret_mapper, struct ph_map_result **ret, struct ph_error *err);
+
+/*
  * Map a range as listed (row), journal each owner and move a new range to
  * mapped.  *ret: the mapper's result for the range (free with
  * ph_map_results_free(*ret, 1)), NULL for device DAX; *ret_state: the

@@ -10,8 +10,10 @@
  *     shared again (unless a rule says OnShared=separate); the mode
  *     follows from sharing, whether the bus clears, and whether the
  *     filesystem has reflink.
- * A page that went through memory_failure this boot is never read:
- * salvage takes it from Source= when the rule has one, else zeroes it.
+ * A page that went through memory_failure this boot is never read and
+ * never written where it is: salvage takes it from Source= when the rule
+ * has one, else zeroes it, and every owner is relocated with the block
+ * pinned (cleared by a later boot's repair, on a bus that clears).
  * Nothing here frees a poisoned block on a bus that cannot clear: every
  * mode that deallocates pins first, or keeps the old inode.
  */
@@ -330,6 +332,23 @@ static bool content_action(enum ph_action a)
 	return a == PH_ACTION_SALVAGE || a == PH_ACTION_ZERO || a == PH_ACTION_RESTORE || a == PH_ACTION_EXEC;
 }
 
+/* May this page be written where it is, this boot?  Only on a bus that
+ * clears, and never a page that went through memory_failure: the kernel
+ * took it out of its direct map, a write through the file fails (EFAULT)
+ * and on virtio-pmem drops the list entry that keeps reads from oopsing.
+ * Such a page is relocated and pinned; a later boot clears it. */
+static bool clears_now(const struct ph_plan_env *env, const struct ph_plan_page *pg)
+{
+	return env->can_clear && !pg->memory_failure;
+}
+
+static const char *why_pinned(const struct ph_plan_env *env, const struct ph_plan_page *pg)
+{
+	if (env->can_clear && pg->memory_failure)
+		return "the page went through memory_failure this boot: it is cleared after a reboot";
+	return env->clear_reason ? env->clear_reason : "the bus cannot clear";
+}
+
 /* Steps that put the repaired page in place, for the page's mode.  In
  * relocate-and-pin each owner gets what its own rule says: the repaired
  * pages are written to fresh blocks of a staging file first (so no space
@@ -385,14 +404,13 @@ static int plan_write(const struct ph_plan_env *env, struct ph_plan_page *pg)
 		}
 		if (r == 0 && n_content > 0)
 			r = step(pg, PH_STEP_UNSTAGE, 0, "remove the staging file");
-		if (r == 0 && env->can_clear)
+		if (r == 0 && clears_now(env, pg))
 			r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy (now its only owner): the bus "
 				 "clears the poison");
-		if (r == 0 && env->can_clear)
+		if (r == 0 && clears_now(env, pg))
 			r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
-		if (r == 0 && !env->can_clear)
-			r = step(pg, PH_STEP_RECORD, 0, "keep the poisoned block pinned: %s",
-				 env->clear_reason ? env->clear_reason : "the bus cannot clear");
+		if (r == 0 && !clears_now(env, pg))
+			r = step(pg, PH_STEP_RECORD, 0, "keep the poisoned block pinned: %s", why_pinned(env, pg));
 		break;
 	case PH_MODE_RELOCATE_FILE:
 		r = relocate_file_steps(pg, "with the repaired page");
@@ -425,13 +443,13 @@ static int plan_file_action(const struct ph_plan_env *env, struct ph_plan_page *
 				r = a == PH_ACTION_DELETE ? step(pg, PH_STEP_UNLINK, i, "unlink %s", pg->owners[i].path)
 							  : step(pg, PH_STEP_PUNCH, i, "punch %s at %" PRIu64,
 								 pg->owners[i].path, pg->owners[i].file_offset);
-		if (r == 0 && env->can_clear)
+		if (r == 0 && clears_now(env, pg))
 			r = step(pg, PH_STEP_CLEAR, 0, "write the pinned copy: the bus clears the poison");
-		if (r == 0 && env->can_clear)
+		if (r == 0 && clears_now(env, pg))
 			r = step(pg, PH_STEP_RELEASE, 0, "release the cleared block");
 		return r;
 	}
-	if (env->can_clear && !pg->shared) {
+	if (clears_now(env, pg) && !pg->shared) {
 		/* No pinning without reflink, but this bus clears: make the
 		 * block healthy first, then let it go. */
 		pg->mode = a == PH_ACTION_DELETE ? PH_MODE_DELETE : PH_MODE_PUNCH;
@@ -556,7 +574,7 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 	}
 
 	/* Content actions: salvage, zero, restore, exec. */
-	if (!pg->shared && env->can_clear)
+	if (!pg->shared && clears_now(env, pg))
 		pg->mode = PH_MODE_IN_PLACE;
 	else if (env->reflink)
 		pg->mode = PH_MODE_RELOCATE_PIN;
@@ -575,6 +593,7 @@ static int plan_file_page(const struct ph_plan_env *env, struct ph_plan_page *pg
 			    pg->mode == PH_MODE_IN_PLACE ? "one owner, and the bus clears on write" :
 			    pg->shared ? "the block is shared by reflink" :
 			    !env->can_clear ? "the bus cannot clear, so the block is pinned, never freed" :
+			    pg->memory_failure ? "it went through memory_failure, so it is not written this boot" :
 			    "no reflink here: the whole file moves");
 	return r;
 }
@@ -624,7 +643,7 @@ static int plan_pinned_page(const struct ph_plan_env *env, struct ph_plan_page *
 	size_t l = strlen(pg->pin_path);
 	bool pin = l > 4 && strcmp(pg->pin_path + l - 4, ".pin") == 0;
 
-	if (pin && env->can_clear) {
+	if (pin && clears_now(env, pg)) {
 		/* A repair that ended before clearing (a race, a
 		 * crash before the intent was logged): finish it. */
 		pg->mode = PH_MODE_RELOCATE_PIN;
@@ -635,8 +654,9 @@ static int plan_pinned_page(const struct ph_plan_env *env, struct ph_plan_page *
 	} else {
 		pg->mode = PH_MODE_RECORD;
 		r = step(pg, PH_STEP_RECORD, 0, "pinned by %s: it stays allocated%s", pg->pin_path,
-			 env->can_clear ? " (a quarantined file is the operator's to remove)" :
-			 ", the bus cannot clear");
+			 !env->can_clear ? ", the bus cannot clear" :
+			 pin ? ": it went through memory_failure this boot, and is cleared after a reboot" :
+			 " (a quarantined file is the operator's to remove)");
 	}
 	if (r == 0)
 		r = explain(pg, "pinned in quarantine (%s)", pg->pin_path);
@@ -669,7 +689,7 @@ static int plan_verify(const struct ph_plan_env *env, struct ph_plan_page *pg)
 		return step(pg, PH_STEP_VERIFY, 0, "re-read each repaired page%s, check no owner maps the poisoned "
 			    "block, and that the block is %s", n_content > 1 ?
 			    " (owners with identical pages share one block)" : "",
-			    env->can_clear ? "cleared or still pinned" : "still pinned");
+			    clears_now(env, pg) ? "cleared or still pinned" : "still pinned");
 	case PH_MODE_RELOCATE_FILE:
 		return step(pg, PH_STEP_VERIFY, 0, "check %s is the repaired copy holding the %s, and every hard "
 			    "link is that copy", pg->owners[0].path, pg->content == PH_CONTENT_NONE ? "hole" :
@@ -729,7 +749,7 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 		/* Without the page's physical address nobody can tell whether
 		 * it went through memory_failure: assume it did (a read of
 		 * such a page can oops the kernel). */
-		if (env->memfail && env->ns_start == UINT64_MAX)
+		if (env->memfail && env->memfail->n > 0 && env->ns_start == UINT64_MAX)
 			pg->memory_failure = pg->mf_unknown = true;
 		else if (env->memfail)
 			pg->memory_failure = ph_pfns_contains(env->memfail, (env->ns_start + pg->sector * 512) >> 12);

@@ -209,8 +209,12 @@ static void test_memory_failure(void **state)
 {
 	struct ph_owner o[] = { file_owner(paths_a, 131, 8192, false) };
 	struct ph_owner db[] = { file_owner(paths_db, 140, 0, false) };
+	struct ph_owner tmp[] = { file_owner(paths_tmp, 160, 0, false) };
+	struct ph_owner pin[] = { file_owner(paths_pin, 140, 0, false) };
 	uint64_t pfn = (0x100000000ULL + 800 * 512) >> 12;
 	struct ph_pfns mf = { .v = &pfn, .n = 1 };
+	uint64_t other = pfn + 1;
+	struct ph_pfns other_mf = { .v = &other, .n = 1 };
 	struct ph_plan_env e = env(true, true);
 	struct ph_plan *p;
 
@@ -230,6 +234,40 @@ static void test_memory_failure(void **state)
 	assert_string_equal(p->pages[0].owners[0].source, "/backup/db/t.dat");
 	assert_int_equal(p->pages[0].bytes_lost, 0);
 	ph_plan_free(p);
+
+	/* never written where it is, on a bus that clears: one owner is
+	 * relocated and the block pinned, and not cleared this boot */
+	p = plan(&e, o, 1, 801, 1);
+	assert_int_equal(p->pages[0].mode, PH_MODE_RELOCATE_PIN);
+	assert_string_equal(steps(&p->pages[0]), "record,stage,pin,swap,unstage,record,verify");
+	assert_non_null(strstr(p->pages[0].steps[5].detail, "memory_failure"));
+	ph_plan_free(p);
+	/* ... without reflink the whole file moves */
+	e.reflink = false;
+	p = plan(&e, o, 1, 801, 1);
+	assert_int_equal(p->pages[0].mode, PH_MODE_RELOCATE_FILE);
+	ph_plan_free(p);
+	/* ... delete and punch never write zeros over it first */
+	p = plan(&e, tmp, 1, 801, 1);
+	assert_int_equal(p->pages[0].mode, PH_MODE_QUARANTINE);
+	assert_null(strstr(steps(&p->pages[0]), "write"));
+	ph_plan_free(p);
+	e.reflink = true;
+	p = plan(&e, tmp, 1, 801, 1);
+	assert_string_equal(steps(&p->pages[0]), "pin,unlink,verify");
+	ph_plan_free(p);
+	/* ... and a page it pinned earlier this boot stays pinned */
+	p = plan(&e, pin, 1, 801, 1);
+	assert_int_equal(p->pages[0].mode, PH_MODE_RECORD);
+	assert_non_null(strstr(p->pages[0].steps[0].detail, "after a reboot"));
+	ph_plan_free(p);
+	/* a page no machine check hit is written in place as before */
+	e.memfail = &other_mf;
+	p = plan(&e, o, 1, 801, 1);
+	assert_false(p->pages[0].memory_failure);
+	assert_int_equal(p->pages[0].mode, PH_MODE_IN_PLACE);
+	ph_plan_free(p);
+	e.memfail = &mf;
 
 	/* the namespace's physical start unknown: nobody can tell, so the page
 	 * is never read either */

@@ -98,9 +98,11 @@ static void on_change(void *userdata, const struct ph_change *c, const char *tri
 	s->changes++;
 	ph_record_change(s->rec, c);
 	if (map) {
+		_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL; /* res points into it */
 		struct ph_map_result *res = NULL;
 		struct ph_error err = { { 0 } };
-		int r = ph_pipeline_map_range(s->ctx, s->ledger, s->rec, ns, &c->row, &res, &state, &summary, &err);
+		int r = ph_pipeline_map_range(s->ctx, s->ledger, s->rec, ns, &c->row, &m, &res, &state, &summary,
+					      &err);
 
 		if (r < 0)
 			cli_error("%s", err.message[0] ? err.message : strerror(-r));

@@ -31,7 +31,7 @@ struct srange {
 	uint64_t start, count;
 	enum ph_state state;
 	bool in_kernel, in_ledger;
-	char origin[16];
+	char origin[32];
 	uint64_t first_seen, last_seen;
 };
 
@@ -88,7 +88,7 @@ static int collect(struct ph_ledger *l, const struct ph_namespace *ns, const str
 		if (!known) {
 			struct srange n = { .start = o->start, .count = o->count, .state = PH_STATE_NEW, .in_kernel = true };
 
-			snprintf(n.origin, sizeof(n.origin), "%s", o->origin == PH_ORIGIN_REGION ? "region" : "device");
+			snprintf(n.origin, sizeof(n.origin), "%s", ph_origin_to_string(o->origin));
 			r = add_range(out, &n);
 		}
 	}
@@ -145,6 +145,7 @@ static void print_ns(const struct ph_topology *t, const struct ph_namespace *ns,
 static int damaged(struct ph_ctx *ctx, const struct ph_namespace *ns, const struct sns *s,
 		   struct json_object **ret_owners, char ***ret_files, size_t *ret_nfiles)
 {
+	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL; /* the results point into it */
 	_cleanup_free_ struct ph_range *q = NULL;
 	struct ph_map_result *res = NULL;
 	struct ph_error err = { { 0 } };
@@ -166,7 +167,7 @@ static int damaged(struct ph_ctx *ctx, const struct ph_namespace *ns, const stru
 			q[nq++] = (struct ph_range){ s->v[i].start, s->v[i].count };
 	if (nq == 0)
 		return 0;
-	r = ph_pipeline_map(ctx, ns, q, nq, NULL, &res, &err);
+	r = ph_pipeline_map(ctx, ns, q, nq, &m, &res, &err);
 	if (r < 0) {
 		cli_error("%s", err.message[0] ? err.message : strerror(-r));
 		return r;

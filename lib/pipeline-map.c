@@ -39,8 +39,7 @@ _public_ int ph_pipeline_map(struct ph_ctx *ctx, const struct ph_namespace *ns, 
 	r = ph_mapper_map(m, q, n, ret, err);
 	if (r < 0)
 		return r;
-	if (ret_mapper)
-		*ret_mapper = TAKE_PTR(m);
+	*ret_mapper = TAKE_PTR(m);
 	return 0;
 }
 
@@ -69,9 +68,10 @@ static char *summarize(const struct ph_map_result *res)
 
 _public_ int ph_pipeline_map_range(struct ph_ctx *ctx, struct ph_ledger *l, struct ph_recorder *rec,
 				   const struct ph_namespace *ns, const struct ph_range_row *row,
-				   struct ph_map_result **ret, enum ph_state *ret_state, char **ret_summary,
-				   struct ph_error *err)
+				   struct ph_mapper **ret_mapper, struct ph_map_result **ret, enum ph_state *ret_state,
+				   char **ret_summary, struct ph_error *err)
 {
+	_cleanup_(ph_mapper_freep) struct ph_mapper *m = NULL; /* the results point into it */
 	_cleanup_free_ char *summary = NULL;
 	struct ph_map_result *res = NULL;
 	struct ph_range q = { row->start, row->count };
@@ -84,7 +84,7 @@ _public_ int ph_pipeline_map_range(struct ph_ctx *ctx, struct ph_ledger *l, stru
 		if (asprintf(&summary, "device /dev/%s", ns->chardev ? ns->chardev : ns->name) < 0)
 			return -ENOMEM;
 	} else {
-		r = ph_pipeline_map(ctx, ns, &q, 1, NULL, &res, err);
+		r = ph_pipeline_map(ctx, ns, &q, 1, &m, &res, err);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < res[0].n_owners; i++)
@@ -99,6 +99,7 @@ _public_ int ph_pipeline_map_range(struct ph_ctx *ctx, struct ph_ledger *l, stru
 	if (l && (state == PH_STATE_NEW || state == PH_STATE_MAPPED) &&
 	    ph_ledger_set_state(l, row->id, PH_STATE_MAPPED, "mapped", summary, ph_now_usec()) == 0)
 		state = PH_STATE_MAPPED;
+	*ret_mapper = TAKE_PTR(m);
 	*ret = res;
 	*ret_state = state;
 	*ret_summary = TAKE_PTR(summary);

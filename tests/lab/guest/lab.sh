@@ -123,12 +123,24 @@ lab_region_offset() {
 # action optional) at SECTOR, and wait until the kernel lists the sector.
 # NFIT only: elsewhere the MCE is not routed to the pmem driver.
 lab_mce() {
-	_gpa=$(lab_gpa "$1" "$2")
-	LAB_MCE_SEQ=$((LAB_MCE_SEQ + 1))
-	echo "LAB-MCE-REQUEST id=$LAB_MCE_SEQ gpa=$_gpa"
+	lab_mce_request "$1" "$2"
 	lab_wait_for 60 "the machine check at $_gpa to list sector $2" \
 		lab_has_badblock "/sys/block/$1/badblocks" "$2"
 }
+
+# lab_mce_request DISK SECTOR: ask the host for the same machine check on
+# any bus (the scenario needs `# lab-cpu: intel` off NFIT), without waiting
+# for a list: on virtio-pmem and e820 none names the page.  Sets _gpa and
+# LAB_MCE_PFN (hex, no 0x) for the scenario to wait on the kernel log.
+lab_mce_request() {
+	_gpa=$(lab_gpa "$1" "$2")
+	LAB_MCE_PFN=$(printf '%x' $((_gpa >> 12)))
+	LAB_MCE_SEQ=$((LAB_MCE_SEQ + 1))
+	echo "LAB-MCE-REQUEST id=$LAB_MCE_SEQ gpa=$_gpa"
+}
+
+# lab_memory_failed PFN: the kernel logged memory_failure for PFN (hex).
+lab_memory_failed() { dmesg | grep -qi "memory failure: 0x$1"; }
 
 # lab_disk_dev: the scratch disk of `# lab-disk:`, found by its serial
 # (/dev/vda in the initramfs guest, /dev/vdc in the systemd guest, or

@@ -6,15 +6,17 @@
 # and the forwarder sends each id once. It reads the console through
 # `tail --pid` on QEMU's process, so it ends when QEMU ends.
 
-# lab_pmem_args BUS WORKDIR PMEM_SIZE [LABEL_SIZE]: QEMU arguments and
+# lab_pmem_args BUS WORKDIR PMEM_SIZE [LABEL_SIZE] [CPU]: QEMU arguments and
 # kernel command line (LAB_APPEND) for one pmem bus, as in LAB.md. The
 # backing file is created empty once, before the first boot of a scenario:
 # an old namespace layout would otherwise come back, and the later boots of
 # the same scenario must find what the first one left. LABEL_SIZE (NFIT
 # only) gives the DIMM a label area (QEMU keeps it at the end of the backing
-# file), so namespaces are made and destroyed through labels.
+# file), so namespaces are made and destroyed through labels.  CPU "intel"
+# gives the guest an Intel vendor on any bus, for machine checks (QEMU's
+# MCE panics a guest with the default AMD vendor); NFIT always has it.
 lab_pmem_args() {
-	local bus=$1 w=$2 size=$3 labels=${4:-} dimm cpu=qemu64,+rdrand
+	local bus=$1 w=$2 size=$3 labels=${4:-} vendor=${5:-} dimm cpu=qemu64,+rdrand
 	LAB_APPEND=
 	PMEM_ARGS=()
 	[ -z "$labels" ] || [ "$bus" = nfit ] || lab_die "labels need the nfit bus, not '$bus'"
@@ -22,7 +24,7 @@ lab_pmem_args() {
 	# it the CRNG becomes ready some seconds into a scenario, and flipping its
 	# static key by live-patching under TCG with two vCPUs once oopsed a
 	# guest (int3 in get_random_u32, trixie).
-	[ "$bus" != nfit ] || cpu+=,vendor=GenuineIntel
+	[ "$bus" != nfit ] && [ "$vendor" != intel ] || cpu+=,vendor=GenuineIntel
 	case $bus in
 	virtio|nfit)
 		rm -f "$w/pmem.img"

@@ -74,16 +74,14 @@ struct lrow {
 	bool matched;
 };
 
-static const char *origin_string(unsigned o)
+_public_ const char *ph_origin_to_string(unsigned o)
 {
-	switch (o & (PH_ORIGIN_DEVICE | PH_ORIGIN_REGION)) {
-	case PH_ORIGIN_DEVICE:
-		return "device";
-	case PH_ORIGIN_REGION:
-		return "region";
-	default:
-		return "device+region";
-	}
+	static const char *const names[] = {
+		"device", "device", "region", "device+region", "memory-failure", "device+memory-failure",
+		"region+memory-failure", "device+region+memory-failure",
+	};
+
+	return names[o & (PH_ORIGIN_DEVICE | PH_ORIGIN_REGION | PH_ORIGIN_MEMFAIL)];
 }
 
 static int load_rows(struct ph_ledger *l, const char *ns_id, struct lrow **ret, size_t *ret_n)
@@ -173,7 +171,7 @@ static int insert_new(struct ph_ledger *l, const char *ns_id, const struct ph_ob
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)o->start);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)o->count);
 	sqlite3_bind_text(st, 4, o->device, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, origin_string(o->origin), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, ph_origin_to_string(o->origin), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
 	sqlite3_bind_text(st, 8, boot_id, -1, SQLITE_STATIC);
@@ -182,7 +180,7 @@ static int insert_new(struct ph_ledger *l, const char *ns_id, const struct ph_ob
 	if (r < 0)
 		return r;
 	id = sqlite3_last_insert_rowid(l->db);
-	r = add_history(l, id, now, "detected", "new", origin_string(o->origin));
+	r = add_history(l, id, now, "detected", "new", ph_origin_to_string(o->origin));
 	if (r == 0)
 		r = pend(out, id, PH_CHANGE_NEW, o->start, o->count);
 	return r;
@@ -323,7 +321,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			sqlite3_bind_int64(st, 1, (sqlite3_int64)o->start);
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)o->count);
 			sqlite3_bind_text(st, 3, o->device, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 4, origin_string(o->origin), -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, ph_origin_to_string(o->origin), -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
 			sqlite3_bind_text(st, 6, boot_id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 7, ph_state_to_string(reappeared ? PH_STATE_NEW : keep->state), -1,
@@ -337,7 +335,7 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 
 			if (reappeared) {
 				type = PH_CHANGE_NEW;
-				r = add_history(l, keep->id, now, "reappeared", "new", origin_string(o->origin));
+				r = add_history(l, keep->id, now, "reappeared", "new", ph_origin_to_string(o->origin));
 			} else if (changed_extent) {
 				bool grew = o->start < old_start || o->start + o->count > old_start + old_count;
 

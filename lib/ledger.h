@@ -36,6 +36,10 @@ bool ph_state_transition_ok(enum ph_state from, enum ph_state to);
 /* Where an observation came from (bit flags). */
 #define PH_ORIGIN_DEVICE 0x1u /* the block device's list (/sys/block/X/badblocks) */
 #define PH_ORIGIN_REGION 0x2u /* the region's list, translated */
+#define PH_ORIGIN_MEMFAIL 0x4u /* a machine check: memory_failure() this boot, from the kernel log */
+
+/* "device", "region", "memory-failure", or several joined by '+'. */
+const char *ph_origin_to_string(unsigned origin);
 
 /* One range as the kernel lists it now. */
 struct ph_observation {

@@ -530,7 +530,7 @@ _public_ int ph_record_change(struct ph_recorder *rec, const struct ph_change *c
 	f.count = c->row.count;
 	switch (c->type) {
 	case PH_CHANGE_NEW:
-		f.detail = "new";
+		f.detail = c->row.origin && strstr(c->row.origin, "memory-failure") ? "new, from a machine check" : "new";
 		return ph_record(rec, PH_EVENT_DETECTED, &f);
 	case PH_CHANGE_GROWN:
 		snprintf(detail, sizeof(detail), "grown from %" PRIu64 "+%" PRIu64, c->old_start, c->old_count);

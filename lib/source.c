@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Reading the kernel's badblocks lists.  Region lists are translated with
+ * Reading the kernel's badblocks lists, and the pages memory_failure() took
+ * this boot (ph_source_memfail()).  Region lists are translated with
  * the physical addresses from the topology: a region sector s belongs to
  * namespace ns when it lies in ns's data; its device sector is s minus
  * (ns start - region start) / 512.  Whatever lies in no namespace's data is
  * kept as region-only poison, not dropped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "range.h"
 #include "source.h"
+
+#define MF_PAGE_SECTORS 8u /* memory_failure() takes a 4 KiB page */
 
 _public_ struct ph_scan *ph_scan_free(struct ph_scan *s)
 {
@@ -270,5 +276,105 @@ _public_ int ph_source_scan(struct ph_ctx *ctx, const struct ph_topology *t, str
 		v[s->n_complete_ns++] = t->namespaces[i].id;
 	}
 	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/* Does the scan's disk list of ns name every sector of [start, start+count)? */
+static bool disk_lists(const struct ph_scan *s, const struct ph_namespace *ns, uint64_t start, uint64_t count)
+{
+	struct ph_ranges rest = { 0 };
+	bool all;
+
+	if (ph_ranges_add(&rest, start, count) < 0)
+		return false;
+	for (size_t i = 0; i < s->n_obs; i++)
+		if (s->obs[i].ns_id == ns->id && (s->obs[i].origin & PH_ORIGIN_DEVICE) &&
+		    ph_ranges_subtract(&rest, &(struct ph_range){ s->obs[i].start, s->obs[i].count }) < 0) {
+			ph_ranges_clear(&rest);
+			return false;
+		}
+	all = rest.n == 0;
+	ph_ranges_clear(&rest);
+	return all;
+}
+
+/* Write "SECTOR COUNT" into ns's disk list: reads of those sectors then
+ * fail with EIO instead of reaching the page. */
+static int protect(struct ph_ctx *ctx, const struct ph_namespace *ns, uint64_t start, uint64_t count)
+{
+	_cleanup_free_ char *list = NULL, *p = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	char line[64];
+	int n, r;
+
+	r = ph_source_device_list(ns, &list);
+	if (r == 0)
+		r = ph_ctx_path(ctx, list, &p);
+	if (r < 0)
+		return r;
+	fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 "\n", start, count);
+	if (write(fd, line, (size_t)n) != n)
+		return errno ? negative_errno() : -EIO;
+	return 0;
+}
+
+/* Add pfn to a sorted set. */
+static int pfns_insert(struct ph_pfns *p, uint64_t pfn)
+{
+	uint64_t *v = reallocarray(p->v, p->n + 1, sizeof(*v));
+	size_t i = p->n;
+
+	if (!v)
+		return -ENOMEM;
+	p->v = v;
+	while (i > 0 && v[i - 1] > pfn) {
+		v[i] = v[i - 1];
+		i--;
+	}
+	v[i] = pfn;
+	p->n++;
+	return 0;
+}
+
+_public_ int ph_source_memfail(struct ph_ctx *ctx, const struct ph_topology *t, const struct ph_pfns *pfns,
+			       struct ph_pfns *tried, struct ph_scan *s)
+{
+	int r;
+
+	for (size_t i = 0; i < t->n_namespaces; i++) {
+		const struct ph_namespace *ns = &t->namespaces[i];
+
+		if (!ns->blockdev || ns->mode == PH_NS_SECTOR || ns->start == PH_UNKNOWN)
+			continue;
+		for (size_t k = 0; k < pfns->n; k++) {
+			uint64_t addr = pfns->v[k] << 12, sector;
+
+			if (addr < ns->start || addr - ns->start >= ns->size)
+				continue;
+			sector = (addr - ns->start) / 512;
+			if (disk_lists(s, ns, sector, MF_PAGE_SECTORS) || (tried && ph_pfns_contains(tried, pfns->v[k])))
+				r = 0; /* listed, or tried already: said once */
+			else {
+				if (tried && pfns_insert(tried, pfns->v[k]) < 0)
+					return -ENOMEM;
+				r = protect(ctx, ns, sector, MF_PAGE_SECTORS);
+				if (r == 0)
+					ph_notice(ctx, "%s: the page at sector %" PRIu64 " went through memory_failure (pfn "
+						  "0x%" PRIx64 ") and no list named it: its sectors are now in the disk's "
+						  "list, so that reads fail instead of reaching it", ns->blockdev, sector,
+						  pfns->v[k]);
+				else
+					ph_warn(ctx, "%s: the page at sector %" PRIu64 " went through memory_failure (pfn "
+						"0x%" PRIx64 ") and no list names it; cannot add it to the disk's list: %s",
+						ns->blockdev, sector, pfns->v[k], strerror(-r));
+			}
+			r = add_obs(s, ns, sector, MF_PAGE_SECTORS, PH_ORIGIN_MEMFAIL);
+			if (r < 0)
+				return r;
+		}
+	}
 	return 0;
 }

@@ -17,6 +17,7 @@
 
 #include "ctx.h"
 #include "ledger.h"
+#include "memfail.h"
 #include "range.h"
 #include "topology.h"
 
@@ -51,6 +52,18 @@ struct ph_scan {
 
 int ph_source_scan(struct ph_ctx *ctx, const struct ph_topology *t, struct ph_scan **ret);
 struct ph_scan *ph_scan_free(struct ph_scan *s);
+
+/* The pages memory_failure() took this boot (pfns, from the kernel log)
+ * that lie in a namespace's data: one observation each, the whole page,
+ * origin PH_ORIGIN_MEMFAIL.  On virtio-pmem and e820 no list names such a
+ * page, and an O_DIRECT read of any sector of it oopses the kernel: a page
+ * the scan's disk list does not name is written into that list first
+ * (protected), and logged; if it cannot be (a read-only /sys), that is
+ * logged and the observation is still made.  tried (may be NULL): the
+ * pages protected or tried before, skipped (kept across scans, so each is
+ * tried and logged once). */
+int ph_source_memfail(struct ph_ctx *ctx, const struct ph_topology *t, const struct ph_pfns *pfns,
+		      struct ph_pfns *tried, struct ph_scan *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct ph_scan *, ph_scan_free);
 
 /* The badblocks file of a namespace's block device / of a region, as the

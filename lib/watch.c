@@ -232,6 +232,14 @@ struct ph_monitor {
 
 	char *lock_dir; /* set: each scan writes the ledger under its repair.lock */
 	uint64_t lock_wait_usec;
+
+	/* machine checks: this boot's memory_failure() pages, kept current
+	 * from the kernel log, and a wake-up when /dev/kmsg has more */
+	struct ph_memfail memfail;
+	struct ph_pfns protect_tried; /* pages written into a list, or tried */
+	bool memfail_warned;
+	sd_event_source *kmsg_src;
+	int kmsg_src_fd;
 };
 
 _public_ uint64_t ph_monitor_get_wake_usec(const struct ph_monitor *m)
@@ -256,6 +264,9 @@ _public_ struct ph_monitor *ph_monitor_free(struct ph_monitor *m)
 	sd_event_source_disable_unref(m->rescan_src);
 	sd_event_source_disable_unref(m->reload_src);
 	sd_event_source_disable_unref(m->pollpri_src);
+	sd_event_source_disable_unref(m->kmsg_src);
+	ph_memfail_done(&m->memfail);
+	ph_pfns_done(&m->protect_tried);
 	free(m->pollpri_trigger);
 	ph_udevwatch_free(m->udev);
 	sd_event_unref(m->event);
@@ -322,11 +333,38 @@ static void note_errors(struct ph_monitor *m, const struct ph_scan *scan)
 	m->n_errors = scan->n_errors;
 }
 
+static int on_kmsg(sd_event_source *src, int fd, uint32_t revents, void *userdata);
+
+/* This boot's memory_failure() pages, brought up to date; false when the
+ * kernel log cannot be read (said once).  The daemon's loop is woken when
+ * /dev/kmsg has more (the follower may reopen it: the source follows). */
+static bool follow_memfail(struct ph_monitor *m)
+{
+	int r = ph_memfail_follow(m->ctx, &m->memfail);
+
+	if (r < 0) {
+		if (!m->memfail_warned)
+			ph_warn(m->ctx, "Cannot read the kernel log (%s): machine checks are not followed",
+				strerror(-r));
+		m->memfail_warned = true;
+		return false;
+	}
+	if (m->event && m->kmsg_src_fd != m->memfail.kmsg_fd) {
+		m->kmsg_src = sd_event_source_disable_unref(m->kmsg_src);
+		m->kmsg_src_fd = -1;
+		if (m->memfail.kmsg_fd >= 0 &&
+		    sd_event_add_io(m->event, &m->kmsg_src, m->memfail.kmsg_fd, EPOLLIN, on_kmsg, m) >= 0)
+			m->kmsg_src_fd = m->memfail.kmsg_fd;
+	}
+	return true;
+}
+
 _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 {
 	_cleanup_(ph_scan_freep) struct ph_scan *scan = NULL;
 	struct scan_cb s = { .m = m, .trigger = trigger };
 	uint64_t t0 = ph_mono_usec();
+	bool mf;
 	int r;
 
 	if (strncmp(trigger, "pollpri", 7) != 0)
@@ -338,7 +376,10 @@ _public_ int ph_monitor_scan(struct ph_monitor *m, const char *trigger)
 		m->pollpri_trigger = NULL;
 		(void)sd_event_source_set_enabled(m->pollpri_src, SD_EVENT_OFF);
 	}
+	mf = follow_memfail(m);
 	r = ph_source_scan(m->ctx, m->topo, &scan);
+	if (r == 0 && mf)
+		r = ph_source_memfail(m->ctx, m->topo, &m->memfail.pfns, &m->protect_tried, scan);
 	if (r < 0)
 		return r;
 	note_errors(m, scan);
@@ -521,6 +562,8 @@ _public_ int ph_monitor_new(struct ph_ctx *ctx, struct ph_ledger *ledger,
 	m->ledger = ledger;
 	m->ops = ops;
 	m->userdata = userdata;
+	m->memfail = PH_MEMFAIL_INIT;
+	m->kmsg_src_fd = -1;
 	r = ph_read_boot_id(ctx, &m->boot_id);
 	if (r < 0) {
 		ph_err(ctx, "Cannot read the boot id: %s", strerror(-r));
@@ -651,6 +694,26 @@ static int on_rescan(sd_event_source *src, uint64_t usec, void *userdata)
 	if (r >= 0)
 		r = sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return r < 0 ? r : 0;
+}
+
+/* The kernel logged something: a machine check adds a page to this boot's
+ * memory failures, and a scan records it at once (no list changes). */
+static int on_kmsg(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct ph_monitor *m = userdata;
+	size_t before = m->memfail.pfns.n;
+	int r;
+
+	(void)src;
+	(void)fd;
+	(void)revents;
+	m->wake_usec = ph_mono_usec();
+	if (!follow_memfail(m) || m->memfail.pfns.n == before)
+		return 0;
+	r = ph_monitor_scan(m, "memory-failure");
+	if (r < 0)
+		ph_err(m->ctx, "Scan after a machine check failed: %s", strerror(-r));
+	return 0;
 }
 
 _public_ int ph_monitor_attach(struct ph_monitor *m, sd_event *e, uint64_t rescan_usec)

@@ -177,6 +177,72 @@ static void test_scan_lists(void **state)
 	ph_topology_free(t);
 }
 
+/* A machine check on virtio-pmem or e820 reaches no list: the page is an
+ * observation of its own (origin memory-failure), and it is written into
+ * the disk's list so that reads fail instead of oopsing; once listed, it
+ * is not written again.  A pfn outside every namespace is not ours. */
+static void test_scan_memfail(void **state)
+{
+	struct ph_topology *t = nfit_topology();
+	uint64_t v[] = { (0x100000000ULL + (18ULL << 20) + 208 * 512) >> 12, 0x1000 };
+	struct ph_pfns pfns = { .v = v, .n = 2 }, tried = { 0 };
+	struct ph_ctx *ctx;
+	struct ph_scan *s = NULL;
+	char *root = fake_root_new(), path[4096], buf[256] = "";
+	const struct ph_observation *o;
+	FILE *f;
+
+	(void)state;
+	if (v[1] > v[0]) { /* sorted, as the follower keeps them */
+		v[1] = v[0];
+		v[0] = 0x1000;
+	}
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ctx_set_root(ctx, root), 0);
+	fake_write(root, "/sys/block/pmem0/badblocks", "");
+	fake_write(root, "/sys/bus/nd/devices/region0/badblocks", "");
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(ph_source_scan(ctx, t, &s), 0);
+		assert_int_equal(ph_source_memfail(ctx, t, &pfns, &tried, s), 0);
+		o = NULL;
+		for (size_t i = 0; i < s->n_obs; i++)
+			if (s->obs[i].origin == PH_ORIGIN_MEMFAIL)
+				o = &s->obs[i];
+		assert_non_null(o);
+		assert_int_equal(o->start, 208);
+		assert_int_equal(o->count, 8);
+		assert_string_equal(o->device, "pmem0");
+		/* protected once: the second scan reads it in the disk's list */
+		assert_int_equal(s->n_obs, round == 0 ? 1 : 2);
+		ph_scan_free(s);
+		s = NULL;
+		snprintf(path, sizeof(path), "%s/sys/block/pmem0/badblocks", root);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		assert_int_equal(fread(buf, 1, sizeof(buf) - 1, f), 6);
+		fclose(f);
+		assert_string_equal(buf, "208 8\n");
+	}
+	/* each page is tried once: a list that lost it (or could not take
+	 * it: a read-only /sys) is not written, nor the failure logged, at
+	 * every scan; the page is still observed */
+	assert_int_equal(tried.n, 1);
+	fake_write(root, "/sys/block/pmem0/badblocks", "");
+	assert_int_equal(ph_source_scan(ctx, t, &s), 0);
+	assert_int_equal(ph_source_memfail(ctx, t, &pfns, &tried, s), 0);
+	assert_int_equal(s->n_obs, 1);
+	ph_scan_free(s);
+	s = NULL;
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(buf, 1, sizeof(buf) - 1, f), 0);
+	fclose(f);
+	ph_pfns_done(&tried);
+	ph_ctx_unref(ctx);
+	fake_root_free(root);
+	ph_topology_free(t);
+}
+
 static void test_scan_errors(void **state)
 {
 	struct ph_topology *t = nfit_topology();
@@ -243,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_memfail_follow),
 		cmocka_unit_test(test_scan_lists),
+		cmocka_unit_test(test_scan_memfail),
 		cmocka_unit_test(test_scan_errors),
 		cmocka_unit_test(test_untranslated),
 	};

@@ -355,6 +355,7 @@ int verb_repair(int argc, char *argv[])
 	if (k < 0)
 		return EXIT_FAIL;
 	ph_repairer_set_recorder(rep, rec);
+	ph_repairer_set_memfail(rep, ph_monitor_get_memfail(mon)); /* the scan read the kernel log */
 	if (!a.dry) {
 		k = ph_repairer_resume(rep);
 		if (k > 0)

@@ -281,6 +281,11 @@ _public_ struct ph_monitor *ph_monitor_free(struct ph_monitor *m)
 	return NULL;
 }
 
+_public_ struct ph_memfail *ph_monitor_get_memfail(struct ph_monitor *m)
+{
+	return &m->memfail;
+}
+
 _public_ const struct ph_topology *ph_monitor_get_topology(const struct ph_monitor *m)
 {
 	return m->topo;

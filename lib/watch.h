@@ -17,6 +17,7 @@
 
 #include "ctx.h"
 #include "ledger.h"
+#include "memfail.h"
 #include "topology.h"
 
 /* ---- one badblocks file ------------------------------------------------ */
@@ -96,6 +97,9 @@ int ph_monitor_scan(struct ph_monitor *m, const char *trigger);
 int ph_monitor_reload(struct ph_monitor *m);
 
 const struct ph_topology *ph_monitor_get_topology(const struct ph_monitor *m);
+/* This boot's memory_failure() pages as the monitor's scans keep them (a
+ * repairer on the same thread can share them: one read of the kernel log). */
+struct ph_memfail *ph_monitor_get_memfail(struct ph_monitor *m);
 /* CLOCK_MONOTONIC (microseconds) of the wake-up that started the current
  * or last scan: how long after it a change was reported is our latency. */
 uint64_t ph_monitor_get_wake_usec(const struct ph_monitor *m);

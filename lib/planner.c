@@ -25,37 +25,6 @@
 #include "planner.h"
 #include "range.h"
 
-_public_ const char *ph_mode_to_string(enum ph_mode m)
-{
-	static const char *const names[] = {
-		[PH_MODE_RECORD] = "record",           [PH_MODE_IN_PLACE] = "in-place",
-		[PH_MODE_RELOCATE_PIN] = "relocate-pin", [PH_MODE_RELOCATE_FILE] = "relocate-file",
-		[PH_MODE_QUARANTINE] = "quarantine",   [PH_MODE_DELETE] = "delete",
-		[PH_MODE_PUNCH] = "punch",             [PH_MODE_CLEAR_DEVICE] = "clear-device",
-		[PH_MODE_REFUSED] = "refused",
-	};
-
-	return m < ELEMENTSOF(names) ? names[m] : "?";
-}
-
-_public_ const char *ph_step_to_string(enum ph_step_kind k)
-{
-	static const char *const names[] = {
-		[PH_STEP_READ_GOOD] = "read-good-sectors", [PH_STEP_READ_SOURCE] = "read-source",
-		[PH_STEP_RUN_HOOK] = "run-hook",           [PH_STEP_WRITE] = "write",
-		[PH_STEP_PIN] = "pin",                     [PH_STEP_PUNCH] = "punch",
-		[PH_STEP_RESHARE] = "reshare",             [PH_STEP_CLEAR] = "clear",
-		[PH_STEP_RELEASE] = "release",             [PH_STEP_COPY_FILE] = "copy-file",
-		[PH_STEP_LINK_OLD] = "link-old",           [PH_STEP_RENAME] = "rename",
-		[PH_STEP_UNLINK] = "unlink",               [PH_STEP_CLEAR_DEVICE] = "clear-device",
-		[PH_STEP_VERIFY] = "verify",               [PH_STEP_RECORD] = "record",
-		[PH_STEP_RELINK] = "relink",               [PH_STEP_STAGE] = "stage",
-		[PH_STEP_SWAP] = "swap",                   [PH_STEP_UNSTAGE] = "unstage",
-	};
-
-	return k < ELEMENTSOF(names) ? names[k] : "?";
-}
-
 static void page_done(struct ph_plan_page *pg)
 {
 	for (size_t i = 0; i < pg->n_owners; i++) {
@@ -804,28 +773,4 @@ _public_ int ph_plan_build(const struct ph_plan_env *env, uint64_t start, uint64
 		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
-}
-
-_public_ size_t ph_plan_stage_slots(const struct ph_plan_page *pg, const uint8_t *const *pages, size_t *slots)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < pg->n_owners; i++) {
-		const struct ph_rule *ri = pg->owners[i].rule;
-		bool alone = ri && ri->on_shared == PH_SHARED_SEPARATE;
-
-		slots[i] = SIZE_MAX;
-		if (!pages[i])
-			continue;
-		for (size_t k = 0; !alone && k < i && slots[i] == SIZE_MAX; k++) {
-			const struct ph_rule *rk = pg->owners[k].rule;
-
-			if (pages[k] && slots[k] != SIZE_MAX && !(rk && rk->on_shared == PH_SHARED_SEPARATE) &&
-			    memcmp(pages[k], pages[i], PH_PAGE_SIZE) == 0)
-				slots[i] = slots[k];
-		}
-		if (slots[i] == SIZE_MAX)
-			slots[i] = n++;
-	}
-	return n;
 }

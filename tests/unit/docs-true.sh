@@ -250,8 +250,8 @@ if [ -s "$T/fails" ]; then
 fi
 # The planner's step and mode names, as --dry-run prints them.
 for what in STEP MODE; do
-	grep -o "\[PH_${what}_[A-Z_]*\] *= *\"[a-z-]*\"" "$src/lib/planner.c" | sed 's/.*"\(.*\)"/\1/' >"$T/names"
-	[ -s "$T/names" ] || bad "no PH_${what}_ names in lib/planner.c"
+	grep -o "\[PH_${what}_[A-Z_]*\] *= *\"[a-z-]*\"" "$src/lib/planner-describe.c" | sed 's/.*"\(.*\)"/\1/' >"$T/names"
+	[ -s "$T/names" ] || bad "no PH_${what}_ names in lib/planner-describe.c"
 	while read -r n; do
 		if [ $what = STEP ]; then pages=$MAN1; else pages="$MAN1 $RULE5"; fi
 		# In bold: ".B name", ".BR name ,", ".RB ( name ,"; "\-" read as "-".

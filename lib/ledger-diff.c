@@ -180,45 +180,28 @@ static int insert_new(struct ph_ledger *l, const char *ns_id, const struct ph_ob
 	if (r < 0)
 		return r;
 	id = sqlite3_last_insert_rowid(l->db);
-	r = add_history(l, id, now, "detected", "new", ph_origin_to_string(o->origin));
-	if (r == 0)
-		r = pend(out, id, PH_CHANGE_NEW, o->start, o->count);
+	r = pend(out, id, PH_CHANGE_NEW, o->start, o->count);
 	return r;
 }
 
-/* Fold every other row overlapping o into the oldest (keep); their
- * histories follow it.  *changed: the kept row's extent changes. */
+/* Fold every other row overlapping o into the oldest (rows[first]): the
+ * others are deleted.  *changed: the kept row's extent changes. */
 static int fold_overlaps(struct ph_ledger *l, struct lrow *rows, size_t n_rows, size_t first,
-			 const struct ph_observation *o, uint64_t now, bool *changed)
+			 const struct ph_observation *o, bool *changed)
 {
-	struct lrow *keep = &rows[first];
 	sqlite3_stmt *st = NULL;
-	char detail[128];
 	int r = 0;
 
 	for (size_t k = 0; r == 0 && k < n_rows; k++) {
 		if (k == first || !rows[k].id || rows[k].start >= o->start + o->count ||
 		    o->start >= rows[k].start + rows[k].count)
 			continue;
-		snprintf(detail, sizeof(detail), "merged range %" PRId64 " (%" PRIu64 "+%" PRIu64 ")",
-			 rows[k].id, rows[k].start, rows[k].count);
-		r = prepare(l, &st, "UPDATE history SET range_id = ? WHERE range_id = ?");
+		r = prepare(l, &st, "DELETE FROM ranges WHERE id = ?");
 		if (r == 0) {
-			sqlite3_bind_int64(st, 1, keep->id);
-			sqlite3_bind_int64(st, 2, rows[k].id);
+			sqlite3_bind_int64(st, 1, rows[k].id);
 			r = step_done(l, st);
 			unprepare(l, st);
 		}
-		if (r == 0) {
-			r = prepare(l, &st, "DELETE FROM ranges WHERE id = ?");
-			if (r == 0) {
-				sqlite3_bind_int64(st, 1, rows[k].id);
-				r = step_done(l, st);
-				unprepare(l, st);
-			}
-		}
-		if (r == 0)
-			r = add_history(l, keep->id, now, "merged", NULL, detail);
 		rows[k].id = 0; /* gone */
 		*changed = true;
 	}
@@ -226,7 +209,7 @@ static int fold_overlaps(struct ph_ledger *l, struct lrow *rows, size_t n_rows, 
 }
 
 /* Rows the kernel listed before and does not list now. */
-static int mark_unlisted(struct ph_ledger *l, struct lrow *rows, size_t n_rows, const char *boot_id, uint64_t now,
+static int mark_unlisted(struct ph_ledger *l, struct lrow *rows, size_t n_rows, const char *boot_id,
 			 struct pendings *out)
 {
 	sqlite3_stmt *st = NULL;
@@ -262,9 +245,6 @@ static int mark_unlisted(struct ph_ledger *l, struct lrow *rows, size_t n_rows, 
 		sqlite3_bind_int64(st, 1, row->id);
 		r = step_done(l, st);
 		unprepare(l, st);
-		if (r == 0)
-			r = add_history(l, row->id, now, same_boot ? "no longer listed" : "not listed since reboot",
-					clear ? "cleared" : NULL, NULL);
 		if (r == 0)
 			r = pend(out, row->id, same_boot ? PH_CHANGE_CLEARED : PH_CHANGE_FORGOTTEN, row->start,
 				 row->count);
@@ -308,9 +288,8 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 			bool relisted = !keep->in_kernel && !reappeared;
 			bool changed_extent = keep->start != o->start || keep->count != o->count;
 			enum ph_change_type type;
-			char detail[128];
 
-			r = fold_overlaps(l, rows, n_rows, first, o, now, &changed_extent);
+			r = fold_overlaps(l, rows, n_rows, first, o, &changed_extent);
 			if (r < 0)
 				break;
 
@@ -333,28 +312,21 @@ static int apply_ns(struct ph_ledger *l, const char *ns_id, struct ph_observatio
 				break;
 			keep->matched = true;
 
-			if (reappeared) {
+			if (reappeared)
 				type = PH_CHANGE_NEW;
-				r = add_history(l, keep->id, now, "reappeared", "new", ph_origin_to_string(o->origin));
-			} else if (changed_extent) {
-				bool grew = o->start < old_start || o->start + o->count > old_start + old_count;
-
-				type = grew ? PH_CHANGE_GROWN : PH_CHANGE_SHRUNK;
-				snprintf(detail, sizeof(detail), "%" PRIu64 "+%" PRIu64 " -> %" PRIu64 "+%" PRIu64,
-					 old_start, old_count, o->start, o->count);
-				r = add_history(l, keep->id, now, grew ? "grown" : "partly cleared", NULL, detail);
-			} else if (relisted) {
+			else if (changed_extent)
+				type = o->start < old_start || o->start + o->count > old_start + old_count ?
+					       PH_CHANGE_GROWN : PH_CHANGE_SHRUNK;
+			else if (relisted)
 				type = PH_CHANGE_RELISTED;
-				r = add_history(l, keep->id, now, "listed again", NULL, NULL);
-			} else
-				continue; /* unchanged: no history, no change */
-			if (r == 0)
-				r = pend(out, keep->id, type, old_start, old_count);
+			else
+				continue; /* unchanged: no change */
+			r = pend(out, keep->id, type, old_start, old_count);
 		}
 	}
 
 	if (r == 0)
-		r = mark_unlisted(l, rows, n_rows, boot_id, now, out);
+		r = mark_unlisted(l, rows, n_rows, boot_id, out);
 
 	for (size_t k = 0; k < n_rows; k++)
 		free(rows[k].boot);

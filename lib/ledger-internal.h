@@ -35,5 +35,3 @@ int exec(struct ph_ledger *l, const char *sql);
 int prepare(struct ph_ledger *l, sqlite3_stmt **st, const char *sql);
 void unprepare(struct ph_ledger *l, sqlite3_stmt *st);
 int step_done(struct ph_ledger *l, sqlite3_stmt *st);
-int add_history(struct ph_ledger *l, int64_t id, uint64_t now, const char *event,
-		       const char *state, const char *detail);

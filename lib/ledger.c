@@ -22,7 +22,7 @@
  */
 #include "ledger-internal.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char *const schema_v1 =
 	"CREATE TABLE ranges ("
@@ -65,6 +65,13 @@ static const char *const schema_v2 =
 	"  updated INTEGER NOT NULL,"
 	"  detail TEXT);"
 	"CREATE INDEX intents_state ON intents (state);";
+
+/* Version 3: no history table.  Versions 1 and 2 kept one row per state
+ * move and repair step, which nothing read; the journal is the audit
+ * trail (pmemheal history).  Ranges and intents are kept as they are. */
+static const char *const schema_v3 =
+	"DROP INDEX IF EXISTS history_range;"
+	"DROP TABLE IF EXISTS history;";
 
 
 static const char *const state_names[_PH_STATE_MAX] = {
@@ -397,8 +404,10 @@ static int open_db(struct ph_ledger *l, struct ph_error *err)
 			r = exec(l, schema_v1);
 		if (r == 0 && version < 2)
 			r = exec(l, schema_v2);
+		if (r == 0 && version < 3)
+			r = exec(l, schema_v3);
 		if (r == 0)
-			r = exec(l, "PRAGMA user_version = 2");
+			r = exec(l, "PRAGMA user_version = 3");
 		if (r == 0)
 			r = exec(l, "COMMIT");
 		if (r < 0) {
@@ -639,54 +648,7 @@ _public_ bool ph_range_row_repairable(const struct ph_range_row *row)
 				  row->state == PH_STATE_PLANNED || row->state == PH_STATE_FAILED);
 }
 
-_public_ int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn, void *userdata)
-{
-	sqlite3_stmt *st = NULL;
-	int r, rc;
-
-	r = prepare(l, &st, "SELECT time, event, state, detail FROM history WHERE range_id = ? ORDER BY id");
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct ph_history_row h = {
-			.time = (uint64_t)sqlite3_column_int64(st, 0),
-			.event = (const char *)sqlite3_column_text(st, 1),
-			.state = (const char *)sqlite3_column_text(st, 2),
-			.detail = (const char *)sqlite3_column_text(st, 3),
-		};
-
-		r = fn(userdata, &h);
-		if (r != 0)
-			break;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = sql_errno(rc);
-	unprepare(l, st);
-	return r < 0 ? r : 0;
-}
-
-int add_history(struct ph_ledger *l, int64_t id, uint64_t now, const char *event,
-		       const char *state, const char *detail)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	r = prepare(l, &st, "INSERT INTO history (range_id, time, event, state, detail) VALUES (?, ?, ?, ?, ?)");
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 3, event, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
-	r = step_done(l, st);
-	unprepare(l, st);
-	return r;
-}
-
-_public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state to, const char *event,
-				 const char *detail, uint64_t now)
+_public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state to)
 {
 	sqlite3_stmt *st = NULL;
 	enum ph_state from;
@@ -729,8 +691,6 @@ _public_ int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state 
 		unprepare(l, st);
 	}
 	if (r == 0)
-		r = add_history(l, id, now, event ? event : "state", ph_state_to_string(to), detail);
-	if (r == 0)
 		r = exec(l, "COMMIT");
 fail:
 	if (r < 0)
@@ -757,10 +717,4 @@ _public_ int ph_ledger_get_range(struct ph_ledger *l, int64_t id, ph_row_fn fn, 
 		r = rc == SQLITE_DONE ? -ENOENT : sql_errno(rc);
 	unprepare(l, st);
 	return r < 0 ? r : 0;
-}
-
-_public_ int ph_ledger_add_history(struct ph_ledger *l, int64_t id, const char *event, const char *detail,
-				   uint64_t now)
-{
-	return add_history(l, id, now, event, NULL, detail);
 }

@@ -81,14 +81,6 @@ struct ph_change {
 typedef void (*ph_change_fn)(void *userdata, const struct ph_change *c);
 typedef int (*ph_row_fn)(void *userdata, const struct ph_range_row *row);
 
-struct ph_history_row {
-	uint64_t time;
-	const char *event;
-	const char *state;
-	const char *detail;
-};
-typedef int (*ph_history_fn)(void *userdata, const struct ph_history_row *h);
-
 struct ph_ledger;
 
 #define PH_LEDGER_READONLY 0x1u
@@ -126,14 +118,13 @@ int ph_ledger_apply(struct ph_ledger *l, const char *const *ns_ids, size_t n_ns,
 		    const struct ph_observation *obs, size_t n_obs, const char *boot_id, uint64_t now,
 		    ph_change_fn fn, void *userdata);
 
-/* Move range id to a new state, recording why.  -EINVAL for a transition
- * the state machine forbids, -ENOENT for no such range. */
-int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state to, const char *event,
-			const char *detail, uint64_t now);
+/* Move range id to a new state (read and moved in one transaction: the
+ * first writer wins).  -EINVAL for a transition the state machine forbids,
+ * -ENOENT for no such range. */
+int ph_ledger_set_state(struct ph_ledger *l, int64_t id, enum ph_state to);
 
 /* Rows, ordered by namespace and start; ns_id NULL for all. */
 int ph_ledger_foreach(struct ph_ledger *l, const char *ns_id, ph_row_fn fn, void *userdata);
-int ph_ledger_history(struct ph_ledger *l, int64_t id, ph_history_fn fn, void *userdata);
 /* Number of rows in each state (counts[_PH_STATE_MAX]). */
 int ph_ledger_count(struct ph_ledger *l, uint64_t counts[_PH_STATE_MAX]);
 /* Number of rows the kernel lists now, less those a repairer has verified
@@ -168,8 +159,6 @@ int ph_ledger_intent_finish(struct ph_ledger *l, int64_t id, const char *state, 
 int ph_ledger_intents_running(struct ph_ledger *l, ph_intent_fn fn, void *userdata);
 
 int ph_ledger_get_range(struct ph_ledger *l, int64_t id, ph_row_fn fn, void *userdata);
-int ph_ledger_add_history(struct ph_ledger *l, int64_t id, const char *event, const char *detail,
-			  uint64_t now);
 
 /* The running system's boot id under the context's root. */
 int ph_read_boot_id(struct ph_ctx *ctx, char **ret);

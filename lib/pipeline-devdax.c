@@ -104,14 +104,14 @@ int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, const st
 	if (k < 0)
 		return k;
 	if (cur == PH_STATE_NEW)
-		(void)set_state(r, row->id, &cur, PH_STATE_MAPPED, "mapped", NULL);
+		(void)set_state(r, row->id, &cur, PH_STATE_MAPPED);
 	for (size_t p = 0; p < plans[0]->n_pages; p++)
 		any = any || plans[0]->pages[p].mode == PH_MODE_CLEAR_DEVICE;
 	if (any && cur != PH_STATE_REPAIRING) {
 		if (cur == PH_STATE_FAILED)
-			(void)set_state(r, row->id, &cur, PH_STATE_MAPPED, "retry", NULL);
-		(void)set_state(r, row->id, &cur, PH_STATE_PLANNED, "planned", NULL);
-		(void)set_state(r, row->id, &cur, PH_STATE_REPAIRING, "repairing", NULL);
+			(void)set_state(r, row->id, &cur, PH_STATE_MAPPED);
+		(void)set_state(r, row->id, &cur, PH_STATE_PLANNED);
+		(void)set_state(r, row->id, &cur, PH_STATE_REPAIRING);
 	}
 	for (size_t p = 0; p < plans[0]->n_pages; p++) {
 		const struct ph_plan_page *pg = &plans[0]->pages[p];
@@ -125,22 +125,19 @@ int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, const st
 		}
 		if (pg->mode != PH_MODE_CLEAR_DEVICE) {
 			res->recorded++;
-			(void)ph_ledger_add_history(r->ledger, row->id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
-						    pg->n_steps ? pg->steps[0].detail : pg->explain, ph_now_usec());
 			continue;
 		}
 		if (asprintf(&what, "CLEAR_ERROR on %s for page %" PRIu64 " (physical 0x%" PRIx64 ")", bus->name,
 			     pg->sector, ns->start + pg->sector * 512) < 0)
 			return -ENOMEM;
-		/* The intent, durably, before the device changes. */
-		(void)ph_ledger_add_history(r->ledger, row->id, "clearing", what, ph_now_usec());
+		/* No intent: a clear interrupted here leaves the range
+		 * repairing, and a resume plans it again from the region's list. */
 		k = ph_bus_clear_error(r->ctx, bus->name, ns->start + pg->sector * 512, PH_PAGE_SIZE, &cleared);
 		if (k < 0 || cleared < PH_PAGE_SIZE) {
 			res->failed++;
 			if (!res->detail)
 				(void)asprintf(&res->detail, "%s: %s", what,
 					       k < 0 ? strerror(-k) : "the firmware cleared less than the page");
-			(void)ph_ledger_add_history(r->ledger, row->id, "failed", res->detail, ph_now_usec());
 			rec_devdax(r, PH_EVENT_FAILED, ns, row, pg->sector, "failed", PH_FIELD_UNSET, res->detail);
 			continue;
 		}
@@ -169,7 +166,7 @@ int devdax_repair(struct ph_repairer *r, const struct ph_namespace *ns, const st
 		free(after);
 	}
 	if (any || cur == PH_STATE_REPAIRING)
-		settle(r, row, &cur, final_state(res), res->detail);
+		settle(r, row, &cur, final_state(res));
 	res->state = cur;
 	ph_plan_free(plans[0]);
 	free(plans);

@@ -97,7 +97,7 @@ _public_ int ph_pipeline_map_range(struct ph_ctx *ctx, struct ph_ledger *l, stru
 	}
 	/* new -> mapped (or a grown range, mapped again) */
 	if (l && (state == PH_STATE_NEW || state == PH_STATE_MAPPED) &&
-	    ph_ledger_set_state(l, row->id, PH_STATE_MAPPED, "mapped", summary, ph_now_usec()) == 0)
+	    ph_ledger_set_state(l, row->id, PH_STATE_MAPPED) == 0)
 		state = PH_STATE_MAPPED;
 	*ret_mapper = TAKE_PTR(m);
 	*ret = res;

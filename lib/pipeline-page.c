@@ -91,14 +91,11 @@ static int record_only(struct ph_repairer *r, struct session *s, const struct ph
 			rec_plan_page(r, PH_EVENT_PLANNED, plan, pg, i, range_id, s->ns->id,
 				      pg->mode == PH_MODE_REFUSED ? "refused" : "report only", 0, pg->explain);
 	}
-	(void)ph_ledger_add_history(r->ledger, range_id, pg->mode == PH_MODE_REFUSED ? "refused" : "recorded",
-				    pg->explain, ph_now_usec());
 	return 1;
 }
 
 /* Processes hold the file open: say who, and that the old inode stays. */
-static int note_holders(struct ph_repairer *r, const struct ph_plan_page *pg, int64_t range_id,
-			struct ph_repair_result *res)
+static int note_holders(struct ph_repairer *r, const struct ph_plan_page *pg, struct ph_repair_result *res)
 {
 	_cleanup_free_ char *note = NULL;
 	bool many = strchr(pg->holders, ',');
@@ -107,7 +104,6 @@ static int note_holders(struct ph_repairer *r, const struct ph_plan_page *pg, in
 		     pg->holders, many ? "they stay" : "it stays", many ? "they close it" : "it closes it") < 0)
 		return -ENOMEM;
 	ph_warn(r->ctx, "%s", note);
-	(void)ph_ledger_add_history(r->ledger, range_id, "held-open", note, ph_now_usec());
 	if (!res->notes)
 		res->notes = TAKE_PTR(note);
 	return 0;
@@ -140,13 +136,6 @@ static void rec_outcome(struct ph_repairer *r, struct session *s, const struct p
 			const struct ph_plan_page *pg, int64_t range_id, const struct ph_repair_result *res,
 			const struct job *j)
 {
-	_cleanup_free_ char *detail = NULL;
-
-	(void)asprintf(&detail, "page %" PRIu64 " of %s: %s; %" PRIu64 " bytes lost; %s", pg->sector,
-		       j->n_owners ? j->owners[0].path : "?", ph_mode_to_string(j->mode), j->bytes_lost,
-		       j->cleared ? "poison cleared" : j->pinned ? "poisoned block pinned" : "done");
-	(void)ph_ledger_add_history(r->ledger, range_id, j->cleared ? "cleared" : j->pinned ? "pinned" : "repaired",
-				    detail, ph_now_usec());
 	for (size_t i = 0; i < pg->n_owners; i++) {
 		const struct ph_plan_owner *po = &pg->owners[i];
 		/* What this owner gave up, by its own rule (sharers may differ). */
@@ -188,7 +177,7 @@ int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const st
 
 	if (!writes(pg->mode))
 		return record_only(r, s, plan, pg, range_id, res);
-	if (pg->holders && note_holders(r, pg, range_id, res) < 0)
+	if (pg->holders && note_holders(r, pg, res) < 0)
 		return -ENOMEM;
 	k = job_from_plan(r, plan, pg, s->ns, plan->part_start, range_id, &j);
 	if (k == -ESTALE)
@@ -221,7 +210,6 @@ int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const st
 				goto fail;
 			}
 			p2->part_start = plan->part_start;
-			(void)ph_ledger_add_history(r->ledger, range_id, "fallback", why, ph_now_usec());
 			k = repair_page(r, s, env_i, p2, &p2->pages[0], range_id, res, depth + 1, may_replan, ov2,
 					n_ov + 1);
 			job_done(&j);
@@ -230,7 +218,6 @@ int repair_page(struct ph_repairer *r, struct session *s, size_t env_i, const st
 		if (k == 1) {
 			job_done(&j);
 			res->recorded++;
-			(void)ph_ledger_add_history(r->ledger, range_id, "recorded", why, ph_now_usec());
 			return 1;
 		}
 		if (k < 0)
@@ -257,15 +244,12 @@ fail:
 	if (k == -ESTALE && may_replan) {
 		/* The file changed under us; nothing was written.  The caller
 		 * maps the page afresh and plans it again. */
-		(void)ph_ledger_add_history(r->ledger, range_id, "conflict", why ? why : "the file changed",
-					    ph_now_usec());
 		job_done(&j);
 		return k;
 	}
 	res->failed++;
 	if (!res->detail)
 		res->detail = why ? TAKE_PTR(why) : strdup(strerror(-k));
-	(void)ph_ledger_add_history(r->ledger, range_id, "failed", res->detail, ph_now_usec());
 	rec_plan_page(r, PH_EVENT_FAILED, plan, pg, pg->n_owners ? 0 : SIZE_MAX, range_id, s->ns->id,
 		      k == -ESTALE ? "conflict" : "failed", PH_FIELD_UNSET, why ? why : res->detail);
 	job_done(&j);

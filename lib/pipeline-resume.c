@@ -37,7 +37,6 @@ int resume_one(void *userdata, const struct ph_intent *it)
 		ph_err(r->ctx, "%s; the other intents are resumed", detail ? detail : "an intent is unreadable");
 		(void)ph_ledger_intent_finish(r->ledger, it->id, "failed", detail ? detail : "unreadable job",
 					      ph_now_usec());
-		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", detail, ph_now_usec());
 		return 0;
 	}
 	free(why);
@@ -47,7 +46,6 @@ int resume_one(void *userdata, const struct ph_intent *it)
 	k = run_job(r, &j, it->id, it->step, &why);
 	rs->jobs++;
 	if (k < 0) {
-		(void)ph_ledger_add_history(r->ledger, it->range_id, "failed", why, ph_now_usec());
 		rec_job(r, PH_EVENT_FAILED, &j, it->range_id, "failed", why);
 		if (k != -ESTALE && rs->pending)
 			(void)ph_ranges_add(rs->pending, j.page, PH_PAGE_SECTORS);
@@ -66,21 +64,18 @@ int resume_one(void *userdata, const struct ph_intent *it)
 		rec_job(r, PH_EVENT_REPAIRED, &j, it->range_id, "ok", "resumed after a restart");
 		if (j.pinned && !j.cleared) /* cleared: recorded once, with its range */
 			rec_job(r, PH_EVENT_PINNED, &j, it->range_id, "ok", "resumed after a restart");
-		(void)ph_ledger_add_history(r->ledger, it->range_id, j.cleared ? "cleared" : j.pinned ? "pinned" : "repaired",
-					    "resumed after a restart", ph_now_usec());
 	}
 	/* A failed job fails its range now; otherwise the range is settled
 	 * below, with the pages no job had started yet. */
 	(void)ph_ledger_get_range(r->ledger, it->range_id, on_row_state, &cur);
 	if (k < 0 && cur == PH_STATE_REPAIRING)
-		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_FAILED, "repair", why, ph_now_usec());
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_FAILED);
 	if (k == 0 && cur == PH_STATE_FAILED) {
 		/* A job that had failed pending is done now: its range is
 		 * settled again with what is left (as after a crash). */
-		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_MAPPED, "retry", NULL, ph_now_usec());
-		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_PLANNED, "planned", NULL, ph_now_usec());
-		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_REPAIRING, "repairing", NULL,
-					  ph_now_usec());
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_MAPPED);
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_PLANNED);
+		(void)ph_ledger_set_state(r->ledger, it->range_id, PH_STATE_REPAIRING);
 	}
 	job_done(&j);
 	return 0;
@@ -124,9 +119,7 @@ _public_ int ph_repairer_resume(struct ph_repairer *r)
 		ph_info(r->ctx, "Finishing the repair of %s sectors %" PRIu64 "+%" PRIu64 " after a restart",
 			row->device, row->start, row->count);
 		if (ph_repair_range(r, row, &res) < 0)
-			(void)ph_ledger_set_state(r->ledger, row->id, PH_STATE_FAILED, "repair",
-						  res.detail ? res.detail : "could not be planned again after a restart",
-						  ph_now_usec());
+			(void)ph_ledger_set_state(r->ledger, row->id, PH_STATE_FAILED);
 		ph_repair_result_done(&res);
 	}
 	for (size_t i = 0; i < rp.n; i++)

@@ -284,14 +284,13 @@ bool writes(enum ph_mode m)
 	return m != PH_MODE_RECORD && m != PH_MODE_REFUSED && m != PH_MODE_CLEAR_DEVICE;
 }
 
-int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum ph_state to, const char *event,
-		     const char *detail)
+int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum ph_state to)
 {
 	int k;
 
 	if (*cur == to)
 		return 0;
-	k = ph_ledger_set_state(r->ledger, id, to, event, detail, ph_now_usec());
+	k = ph_ledger_set_state(r->ledger, id, to);
 	if (k == 0)
 		*cur = to;
 	return k;
@@ -329,13 +328,12 @@ enum ph_state final_state(const struct ph_repair_result *res)
  * verified unlisted), in the same shape as a scan's (ph_record_change());
  * a scan that later finds the range gone from the kernel's list sees it
  * cleared already and records nothing. */
-void settle(struct ph_repairer *r, const struct ph_range_row *row, enum ph_state *cur, enum ph_state to,
-	    const char *detail)
+void settle(struct ph_repairer *r, const struct ph_range_row *row, enum ph_state *cur, enum ph_state to)
 {
 	struct ph_change c = { .type = PH_CHANGE_CLEARED, .row = *row };
 	enum ph_state was = *cur;
 
-	(void)set_state(r, row->id, cur, to, "repair", detail);
+	(void)set_state(r, row->id, cur, to);
 	if (was != *cur && *cur == PH_STATE_CLEARED)
 		(void)ph_record_change(r->rec, &c);
 }
@@ -417,7 +415,7 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	/* Mapped (and its owners journalled by session_open()): the state
 	 * says so before anything is planned. */
 	if (k == 0 && cur == PH_STATE_NEW)
-		(void)set_state(r, row->id, &cur, PH_STATE_MAPPED, "mapped", NULL);
+		(void)set_state(r, row->id, &cur, PH_STATE_MAPPED);
 	if (k == 0)
 		k = session_plan(&s, row, &plans, &n);
 	if (k < 0) {
@@ -431,10 +429,10 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	any = any || cur == PH_STATE_REPAIRING;
 	if (any && cur != PH_STATE_REPAIRING) {
 		if (cur == PH_STATE_FAILED)
-			(void)set_state(r, row->id, &cur, PH_STATE_MAPPED, "retry", NULL);
-		k = set_state(r, row->id, &cur, PH_STATE_PLANNED, "planned", NULL);
+			(void)set_state(r, row->id, &cur, PH_STATE_MAPPED);
+		k = set_state(r, row->id, &cur, PH_STATE_PLANNED);
 		if (k == 0)
-			k = set_state(r, row->id, &cur, PH_STATE_REPAIRING, "repairing", NULL);
+			k = set_state(r, row->id, &cur, PH_STATE_REPAIRING);
 		if (k < 0) {
 			res->detail = strdup("the ledger refused the transition to repairing");
 			goto out;
@@ -454,14 +452,8 @@ _public_ int ph_repair_range(struct ph_repairer *r, const struct ph_range_row *r
 	}
 	if (replan.n > 0)
 		replan_pages(r, row, &s, &plans, &n, &replan, res);
-	if (any) {
-		_cleanup_free_ char *detail = NULL;
-
-		(void)asprintf(&detail, "%u pages: %u repaired, %u cleared, %u pinned, %u recorded, %u failed, %u healed "
-			       "already; %" PRIu64 " bytes lost", res->pages, res->written, res->cleared, res->pinned,
-			       res->recorded, res->failed, res->healed, res->bytes_lost);
-		settle(r, row, &cur, final_state(res), res->detail ? res->detail : detail);
-	}
+	if (any)
+		settle(r, row, &cur, final_state(res));
 	k = 0;
 out:
 	res->state = cur;

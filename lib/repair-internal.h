@@ -178,12 +178,10 @@ int verify(struct ph_repairer *r, struct job *j, char **why);
 void pause_point(struct ph_repairer *r, enum ph_step_kind k);
 int run_job(struct ph_repairer *r, struct job *j, int64_t intent, int from, char **why);
 bool writes(enum ph_mode m);
-int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum ph_state to, const char *event,
-		     const char *detail);
+int set_state(struct ph_repairer *r, int64_t id, enum ph_state *cur, enum ph_state to);
 const char *dev_name(const char *device);
 enum ph_state final_state(const struct ph_repair_result *res);
-void settle(struct ph_repairer *r, const struct ph_range_row *row, enum ph_state *cur, enum ph_state to,
-		   const char *detail);
+void settle(struct ph_repairer *r, const struct ph_range_row *row, enum ph_state *cur, enum ph_state to);
 int find_holders(struct ph_ctx *ctx, const char *mount, uint64_t inode, char **ret);
 void rec_job(struct ph_repairer *r, enum ph_event e, const struct job *j, int64_t range_id, const char *result,
 		    const char *detail);

@@ -131,7 +131,7 @@ static void test_reboot(void **state)
 
 	apply(f, a, 1, "boot1");
 	id = f->changes[0].row.id;
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED, "mapped", "2 owners", ph_now_usec()), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED), 0);
 
 	/* After a reboot the kernel's list starts empty: remembered, state kept. */
 	apply(f, NULL, 0, "boot2");
@@ -149,17 +149,12 @@ static void test_reboot(void **state)
 	assert_int_equal(f->changes[0].row.id, id);
 }
 
-struct hist {
-	char events[16][32];
-	size_t n;
-};
-
-static int collect_history(void *userdata, const struct ph_history_row *h)
+static int get_extent(void *userdata, const struct ph_range_row *row)
 {
-	struct hist *x = userdata;
+	uint64_t *v = userdata;
 
-	if (x->n < 16)
-		snprintf(x->events[x->n++], 32, "%s", h->event);
+	v[0] = row->start;
+	v[1] = row->count;
 	return 0;
 }
 
@@ -167,7 +162,7 @@ static void test_merge(void **state)
 {
 	struct fixture *f = *state;
 	struct ph_observation two[] = { OBS(100, 1), OBS(102, 1) }, one[] = { OBS(100, 3) };
-	struct hist h = { 0 };
+	uint64_t extent[2] = { 0 };
 	int64_t first;
 
 	apply(f, two, 2, "boot1");
@@ -180,13 +175,10 @@ static void test_merge(void **state)
 	assert_int_equal(f->changes[0].type, PH_CHANGE_GROWN);
 	assert_int_equal(f->changes[0].row.id, first);
 	assert_int_equal(rows(f), 1);
-	/* both histories live on in the surviving range */
-	assert_int_equal(ph_ledger_history(f->l, first, collect_history, &h), 0);
-	assert_int_equal(h.n, 4);
-	assert_string_equal(h.events[0], "detected");
-	assert_string_equal(h.events[1], "detected");
-	assert_string_equal(h.events[2], "merged");
-	assert_string_equal(h.events[3], "grown");
+	/* the oldest row survives, holding the merged extent */
+	assert_int_equal(ph_ledger_get_range(f->l, first, get_extent, extent), 0);
+	assert_int_equal(extent[0], 100);
+	assert_int_equal(extent[1], 3);
 }
 
 static void test_states(void **state)
@@ -203,15 +195,15 @@ static void test_states(void **state)
 
 	apply(f, a, 1, "boot1");
 	id = f->changes[0].row.id;
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRED, NULL, NULL, 1), -EINVAL);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED, NULL, NULL, 1), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_PLANNED, NULL, NULL, 1), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRING, NULL, NULL, 1), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRED), -EINVAL);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_PLANNED), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRING), 0);
 	/* a range being repaired that the kernel drops is left to the
 	 * repairer: no change, and it stays listed until it is settled */
 	apply(f, NULL, 0, "boot1");
 	assert_int_equal(f->n, 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRED, NULL, NULL, 1), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRED), 0);
 	/* settled (repaired, not verified cleared): the next scan says the
 	 * kernel dropped it, once */
 	apply(f, NULL, 0, "boot1");
@@ -220,7 +212,7 @@ static void test_states(void **state)
 	assert_int_equal(f->changes[0].row.state, PH_STATE_REPAIRED);
 	apply(f, NULL, 0, "boot1");
 	assert_int_equal(f->n, 0);
-	assert_int_equal(ph_ledger_set_state(f->l, 9999, PH_STATE_MAPPED, NULL, NULL, 1), -ENOENT);
+	assert_int_equal(ph_ledger_set_state(f->l, 9999, PH_STATE_MAPPED), -ENOENT);
 }
 
 /* "cleared" is one fact: a range a repairer moved to cleared is not
@@ -237,10 +229,10 @@ static void test_cleared_once(void **state)
 	apply(f, a, 2, "boot1");
 	assert_int_equal(f->n, 2);
 	id = f->changes[0].row.start == 8 ? f->changes[0].row.id : f->changes[1].row.id;
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED, NULL, NULL, 1), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_PLANNED, NULL, NULL, 1), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRING, NULL, NULL, 1), 0);
-	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_CLEARED, NULL, NULL, 1), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_MAPPED), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_PLANNED), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_REPAIRING), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, id, PH_STATE_CLEARED), 0);
 	apply(f, b, 1, "boot1"); /* 8+8 is gone: the repairer said so already */
 	assert_int_equal(f->n, 0);
 	assert_int_equal(ph_ledger_count_listed(f->l, &listed), 0);
@@ -260,7 +252,7 @@ static void mark_mapped(void *userdata, const struct ph_change *c)
 {
 	struct fixture *f = userdata;
 
-	assert_int_equal(ph_ledger_set_state(f->l, c->row.id, PH_STATE_MAPPED, "mapped", "test", 1), 0);
+	assert_int_equal(ph_ledger_set_state(f->l, c->row.id, PH_STATE_MAPPED), 0);
 	f->n++;
 }
 
@@ -462,7 +454,7 @@ static void test_durability(void **state)
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 0), 3);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
@@ -507,6 +499,99 @@ struct seen_intents {
 	int step;
 	char content[8];
 };
+
+static int on_intent(void *userdata, const struct ph_intent *it);
+
+static int count_history_tables(void *userdata, int n, char **v, char **names)
+{
+	(void)n;
+	(void)v;
+	(void)names;
+	(*(int *)userdata)++;
+	return 0;
+}
+
+/* A version 2 ledger (what the previous release wrote: ranges, history,
+ * the intent log) becomes version 3: the history table and its index are
+ * dropped; every range and every intent, a running one with its page's
+ * bytes included, is kept as it was and still resumes.  Read-only opens
+ * (pmemheal status) work on the result. */
+static void test_migrate_v2(void **state)
+{
+	char *dir = fake_root_new(), path[4096];
+	struct seen_intents s = { 0 };
+	struct ph_ctx *ctx;
+	struct ph_ledger *l = NULL;
+	struct ph_error err = { { 0 } };
+	uint64_t extent[2] = { 0 };
+	sqlite3 *db;
+	size_t n = 0;
+	int tables = 0, version = 0;
+	sqlite3_stmt *st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/ledger.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* version 2's schema, as lib/ledger.c created it */
+	assert_int_equal(sqlite3_exec(db,
+		"CREATE TABLE ranges (id INTEGER PRIMARY KEY, ns_id TEXT NOT NULL, start INTEGER NOT NULL, "
+		"count INTEGER NOT NULL CHECK (count > 0), device TEXT, state TEXT NOT NULL CHECK (state IN "
+		"('new','mapped','planned','repairing','repaired','cleared','pinned','failed','lost')), "
+		"origin TEXT NOT NULL, in_kernel INTEGER NOT NULL DEFAULT 1, first_seen INTEGER NOT NULL, "
+		"last_seen INTEGER NOT NULL, last_boot TEXT, UNIQUE (ns_id, start));"
+		"CREATE TABLE history (id INTEGER PRIMARY KEY, range_id INTEGER NOT NULL, time INTEGER NOT NULL, "
+		"event TEXT NOT NULL, state TEXT, detail TEXT);"
+		"CREATE INDEX history_range ON history (range_id);"
+		"CREATE TABLE intents (id INTEGER PRIMARY KEY, range_id INTEGER NOT NULL, page INTEGER NOT NULL, "
+		"plan TEXT NOT NULL, content BLOB, step INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL CHECK "
+		"(state IN ('running','done','aborted','failed')), created INTEGER NOT NULL, "
+		"updated INTEGER NOT NULL, detail TEXT);"
+		"CREATE INDEX intents_state ON intents (state);"
+		"INSERT INTO ranges VALUES (1, '" NS "', 208, 8, 'pmem0', 'repairing', 'device', 1, 1, 2, 'b');"
+		"INSERT INTO ranges VALUES (2, '" NS "', 4096, 16, 'pmem0', 'pinned', 'device+region', 0, 1, 2, 'b');"
+		"INSERT INTO history VALUES (1, 1, 1, 'detected', 'new', 'device');"
+		"INSERT INTO history VALUES (2, 2, 1, 'pinned', 'pinned', 'page 4096');"
+		"INSERT INTO intents VALUES (1, 1, 208, '{}', X'70616765', 3, 'running', 1, 2, NULL);"
+		"INSERT INTO intents VALUES (2, 2, 4096, '{}', NULL, 5, 'done', 1, 2, 'ok');"
+		"PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(ph_ctx_new(&ctx), 0);
+	assert_int_equal(ph_ledger_open(ctx, dir, 0, &l, &err), 0);
+	assert_null(ph_ledger_get_moved_aside(l));
+	assert_int_equal(ph_ledger_foreach(l, NULL, count_rows, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(ph_ledger_get_range(l, 2, get_extent, extent), 0);
+	assert_int_equal(extent[0], 4096);
+	assert_int_equal(extent[1], 16);
+	assert_int_equal(ph_ledger_intents_running(l, on_intent, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.step, 3);
+	assert_memory_equal(s.content, "page", 4);
+	/* a state still moves as the state machine says */
+	assert_int_equal(ph_ledger_set_state(l, 1, PH_STATE_PINNED), 0);
+	ph_ledger_free(l);
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(version, 3);
+	assert_int_equal(sqlite3_exec(db, "SELECT name FROM sqlite_master WHERE name LIKE 'history%'",
+				      count_history_tables, &tables, NULL), SQLITE_OK);
+	assert_int_equal(tables, 0);
+	sqlite3_close(db);
+
+	/* pmemheal status opens it read-only */
+	n = 0;
+	assert_int_equal(ph_ledger_open(ctx, dir, PH_LEDGER_READONLY, &l, &err), 0);
+	assert_int_equal(ph_ledger_foreach(l, NULL, count_rows, &n), 0);
+	assert_int_equal(n, 2);
+	ph_ledger_free(l);
+	ph_ctx_unref(ctx);
+	fake_root_free(dir);
+}
 
 static int on_intent(void *userdata, const struct ph_intent *it)
 {
@@ -988,6 +1073,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_durability, setup, teardown),
 		cmocka_unit_test(test_readonly_missing),
 		cmocka_unit_test(test_migrate_v1),
+		cmocka_unit_test(test_migrate_v2),
 		cmocka_unit_test_setup_teardown(test_intents, setup, teardown),
 		cmocka_unit_test(test_io_error_kept),
 		cmocka_unit_test(test_full_disk_kept),

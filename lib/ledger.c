@@ -318,6 +318,34 @@ _public_ const char *ph_ledger_get_moved_aside(const struct ph_ledger *l)
 }
 
 /* Open the file and make sure it is a sound ledger of a version we know. */
+/* Create the schema, or migrate it step by step from version, in one
+ * transaction: all of it or nothing. */
+static int migrate(struct ph_ledger *l, int version, struct ph_error *err)
+{
+	static const char *const steps[] = { schema_v1, schema_v2, schema_v3 };
+	char pragma[64];
+	int r;
+
+	_Static_assert(ELEMENTSOF(steps) == SCHEMA_VERSION, "one step per version");
+	r = exec(l, "BEGIN IMMEDIATE");
+	for (int v = version; r == 0 && v < SCHEMA_VERSION; v++)
+		r = exec(l, steps[v]);
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (r == 0)
+		r = exec(l, pragma);
+	if (r == 0)
+		r = exec(l, "COMMIT");
+	if (r < 0) {
+		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+		ph_error_set(err, "%s: cannot %s the schema: %s", l->path, version ? "migrate" : "create",
+			     sqlite3_errmsg(l->db));
+		return r;
+	}
+	if (version > 0)
+		ph_info(l->ctx, "%s: migrated from schema %d to %d", l->path, version, SCHEMA_VERSION);
+	return 0;
+}
+
 static int open_db(struct ph_ledger *l, struct ph_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -397,29 +425,7 @@ static int open_db(struct ph_ledger *l, struct ph_error *err)
 		ph_error_set(err, "%s: cannot set up the journal: %s", l->path, sqlite3_errmsg(l->db));
 		return r;
 	}
-	if (version < SCHEMA_VERSION) {
-		/* Create, or migrate step by step, in one transaction. */
-		r = exec(l, "BEGIN IMMEDIATE");
-		if (r == 0 && version < 1)
-			r = exec(l, schema_v1);
-		if (r == 0 && version < 2)
-			r = exec(l, schema_v2);
-		if (r == 0 && version < 3)
-			r = exec(l, schema_v3);
-		if (r == 0)
-			r = exec(l, "PRAGMA user_version = 3");
-		if (r == 0)
-			r = exec(l, "COMMIT");
-		if (r < 0) {
-			(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-			ph_error_set(err, "%s: cannot %s the schema: %s", l->path, version ? "migrate" : "create",
-				     sqlite3_errmsg(l->db));
-			return r;
-		}
-		if (version > 0)
-			ph_info(l->ctx, "%s: migrated from schema %d to %d", l->path, version, SCHEMA_VERSION);
-	}
-	return 0;
+	return version < SCHEMA_VERSION ? migrate(l, version, err) : 0;
 }
 
 static int move_aside(struct ph_ledger *l)
